@@ -1,0 +1,86 @@
+import { z } from 'zod';
+
+/** Comma-separated strings from the environment become lists. */
+const list = z.preprocess(
+  (value) =>
+    typeof value === 'string'
+      ? value
+          .split(',')
+          .map((item) => item.trim())
+          .filter((item) => item.length > 0)
+      : value,
+  z.array(z.string().min(1)),
+);
+
+const flag = z.preprocess((value) => {
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  return value;
+}, z.boolean());
+
+const count = (min: number) => z.coerce.number().int().min(min);
+const positive = z.coerce.number().positive();
+
+/**
+ * Every setting allmap reads, with its default. Nested keys are written with dots in
+ * error messages and config files (`engine.intraOpThreads`), and as upper snake case
+ * after `ALLMAP_` in the environment (`ALLMAP_ENGINE_INTRA_OP_THREADS`).
+ */
+export const configSchema = z
+  .object({
+    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    kafka: z
+      .object({
+        /** Empty: no broker; commands that need one say so, `allmap run` uses the embedded log. */
+        brokers: list.default([]),
+        clientId: z.string().min(1).default('allmap'),
+        topicPrefix: z.string().default('allmap.'),
+        partitions: count(1).default(4),
+        replicationFactor: count(1).default(1),
+        groupId: z.string().min(1).default('allmap-learner'),
+        delivery: z.enum(['at-least-once', 'exactly-once']).default('at-least-once'),
+      })
+      .prefault({}),
+    engine: z
+      .object({
+        provider: z.enum(['cpu', 'cuda']).default('cpu'),
+        intraOpThreads: count(1).default(1),
+        interOpThreads: count(1).default(1),
+      })
+      .prefault({}),
+    adapt: z
+      .object({
+        steps: count(0).default(10),
+        learningRate: positive.default(0.01),
+        optimizer: z.enum(['sgd', 'adam']).default('sgd'),
+      })
+      .prefault({}),
+    stream: z
+      .object({
+        batchSize: count(1).default(16),
+        batchWindowMs: count(0).default(20),
+        maxInFlight: count(1).default(256),
+        shutdownGraceMs: count(0).default(10_000),
+        maxEpisodeBytes: count(1024).default(16 * 1024 * 1024),
+      })
+      .prefault({}),
+    meta: z
+      .object({
+        everyEpisodes: count(1).default(500),
+        everySeconds: positive.default(60),
+        codeDim: count(1).default(32),
+        bankCapacity: count(1).default(4096),
+      })
+      .prefault({}),
+    metrics: z
+      .object({
+        port: count(0).default(9464),
+        enabled: flag.default(true),
+      })
+      .prefault({}),
+    dataDir: z.string().optional(),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
