@@ -13,8 +13,14 @@ export function buildProgram(): Command {
     .description(packageJson.description)
     .version(packageJson.version, '-V, --version')
     .option('-c, --config <file>', 'JSON or YAML config file (env: ALLMAP_CONFIG)')
-    .option('-b, --brokers <list>', 'Kafka bootstrap brokers, comma-separated (env: ALLMAP_KAFKA_BROKERS)')
-    .option('--log-level <level>', 'trace, debug, info, warn, error or silent (env: ALLMAP_LOG_LEVEL)')
+    .option(
+      '-b, --brokers <list>',
+      'Kafka bootstrap brokers, comma-separated (env: ALLMAP_KAFKA_BROKERS)',
+    )
+    .option(
+      '--log-level <level>',
+      'trace, debug, info, warn, error or silent (env: ALLMAP_LOG_LEVEL)',
+    )
     .showHelpAfterError()
     .exitOverride();
 
@@ -34,11 +40,11 @@ export async function main(argv: string[]): Promise<void> {
 function exitCodeFor(error: unknown): number {
   if (error instanceof CommanderError) return error.exitCode;
 
-  const log = createRootLogger();
+  // A known failure (bad config, no broker, bad data) is the user's to fix: one plain line.
   if (error instanceof AllmapError) {
-    log.error({ err: error }, error.message);
+    process.stderr.write(`allmap: ${error.message}\n`);
     return 2;
   }
-  log.fatal({ err: error }, 'unexpected failure');
+  createRootLogger().fatal({ err: error }, 'unexpected failure');
   return 1;
 }

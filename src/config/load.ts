@@ -31,23 +31,24 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (parsed.success) return parsed.data;
 
   const issue = parsed.error.issues[0]!;
-  const key = issue.path.join('.');
-  const source = layers.findLast((layer) => has(layer.tree, issue.path))?.name ?? 'defaults';
-  throw new ConfigError(key, expectation(issue), valueAt(merged, issue.path), source);
+  // An unknown key is reported by its own path, not its parent's.
+  const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path;
+  const source = layers.findLast((layer) => has(layer.tree, path))?.name ?? 'defaults';
+  throw new ConfigError(path.join('.'), expectation(issue), valueAt(merged, path), source);
 }
 
 function readConfigFile(file: string): Tree {
-  let text: string;
+  const source = `config file ${file}`;
+  let tree: unknown;
   try {
-    text = readFileSync(file, 'utf8');
+    const text = readFileSync(file, 'utf8');
+    tree = extname(file) === '.json' ? JSON.parse(text) : YAML.parse(text);
   } catch (cause) {
-    throw new ConfigError('config', 'a readable JSON or YAML file', file, 'ALLMAP_CONFIG or --config');
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new ConfigError('config', 'a readable JSON or YAML file', reason, source);
   }
-  const tree = extname(file) === '.json' ? JSON.parse(text) : YAML.parse(text);
-  if (tree === null || typeof tree !== 'object' || Array.isArray(tree)) {
-    throw new ConfigError('config', 'a file holding one object', tree, `config file ${file}`);
-  }
-  return tree as Tree;
+  if (!isTree(tree)) throw new ConfigError('config', 'a file holding one object', tree, source);
+  return tree;
 }
 
 /** Maps `ALLMAP_ENGINE_INTRA_OP_THREADS` onto `engine.intraOpThreads` using the schema's keys. */
@@ -85,11 +86,20 @@ function snake(key: string): string {
 }
 
 function expectation(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'invalid_value' && 'values' in issue) {
-    return `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+  switch (issue.code) {
+    case 'invalid_value':
+      return `one of ${issue.values.map((value) => JSON.stringify(value)).join(', ')}`;
+    case 'invalid_type':
+      return `a value of type ${issue.expected}`;
+    case 'too_small':
+      return `a number ${issue.inclusive ? '>=' : '>'} ${issue.minimum}`;
+    case 'too_big':
+      return `a number ${issue.inclusive ? '<=' : '<'} ${issue.maximum}`;
+    case 'unrecognized_keys':
+      return 'a known key (`allmap config` prints them all)';
+    default:
+      return issue.message;
   }
-  if (issue.code === 'unrecognized_keys') return `no unknown keys (${issue.keys.join(', ')})`;
-  return issue.message.replace(/^Invalid input: /, '');
 }
 
 function merge(base: Tree, over: Tree): Tree {

@@ -26,61 +26,59 @@ const positive = z.coerce.number().positive();
  * error messages and config files (`engine.intraOpThreads`), and as upper snake case
  * after `ALLMAP_` in the environment (`ALLMAP_ENGINE_INTRA_OP_THREADS`).
  */
-export const configSchema = z
-  .object({
-    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-    kafka: z
-      .object({
-        /** Empty: no broker; commands that need one say so, `allmap run` uses the embedded log. */
-        brokers: list.default([]),
-        clientId: z.string().min(1).default('allmap'),
-        topicPrefix: z.string().default('allmap.'),
-        partitions: count(1).default(4),
-        replicationFactor: count(1).default(1),
-        groupId: z.string().min(1).default('allmap-learner'),
-        delivery: z.enum(['at-least-once', 'exactly-once']).default('at-least-once'),
-      })
-      .prefault({}),
-    engine: z
-      .object({
-        provider: z.enum(['cpu', 'cuda']).default('cpu'),
-        intraOpThreads: count(1).default(1),
-        interOpThreads: count(1).default(1),
-      })
-      .prefault({}),
-    adapt: z
-      .object({
-        steps: count(0).default(10),
-        learningRate: positive.default(0.01),
-        optimizer: z.enum(['sgd', 'adam']).default('sgd'),
-      })
-      .prefault({}),
-    stream: z
-      .object({
-        batchSize: count(1).default(16),
-        batchWindowMs: count(0).default(20),
-        maxInFlight: count(1).default(256),
-        shutdownGraceMs: count(0).default(10_000),
-        maxEpisodeBytes: count(1024).default(16 * 1024 * 1024),
-      })
-      .prefault({}),
-    meta: z
-      .object({
-        everyEpisodes: count(1).default(500),
-        everySeconds: positive.default(60),
-        codeDim: count(1).default(32),
-        bankCapacity: count(1).default(4096),
-      })
-      .prefault({}),
-    metrics: z
-      .object({
-        port: count(0).default(9464),
-        enabled: flag.default(true),
-      })
-      .prefault({}),
-    dataDir: z.string().optional(),
-  })
-  .strict();
+export const configSchema = z.strictObject({
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  kafka: z
+    .strictObject({
+      /** Empty: no broker; commands that need one say so, `allmap run` uses the embedded log. */
+      brokers: list.default([]),
+      clientId: z.string().min(1).default('allmap'),
+      topicPrefix: z.string().default('allmap.'),
+      partitions: count(1).default(4),
+      replicationFactor: count(1).default(1),
+      groupId: z.string().min(1).default('allmap-learner'),
+      delivery: z.enum(['at-least-once', 'exactly-once']).default('at-least-once'),
+    })
+    .prefault({}),
+  engine: z
+    .strictObject({
+      provider: z.enum(['cpu', 'cuda']).default('cpu'),
+      intraOpThreads: count(1).default(1),
+      interOpThreads: count(1).default(1),
+    })
+    .prefault({}),
+  adapt: z
+    .strictObject({
+      steps: count(0).default(10),
+      learningRate: positive.default(0.01),
+      optimizer: z.enum(['sgd', 'adam']).default('sgd'),
+    })
+    .prefault({}),
+  stream: z
+    .strictObject({
+      batchSize: count(1).default(16),
+      batchWindowMs: count(0).default(20),
+      maxInFlight: count(1).default(256),
+      shutdownGraceMs: count(0).default(10_000),
+      maxEpisodeBytes: count(1024).default(16 * 1024 * 1024),
+    })
+    .prefault({}),
+  meta: z
+    .strictObject({
+      everyEpisodes: count(1).default(500),
+      everySeconds: positive.default(60),
+      codeDim: count(1).default(32),
+      bankCapacity: count(1).default(4096),
+    })
+    .prefault({}),
+  metrics: z
+    .strictObject({
+      port: count(0).default(9464),
+      enabled: flag.default(true),
+    })
+    .prefault({}),
+  dataDir: z.string().optional(),
+});
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
