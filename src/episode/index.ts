@@ -1,0 +1,3 @@
+export * from './episode.js';
+export * from './families.js';
+export * from './validate.js';
