@@ -38,6 +38,13 @@ export const configSchema = z.strictObject({
       replicationFactor: count(1).default(1),
       groupId: z.string().min(1).default('allmap-learner'),
       delivery: z.enum(['at-least-once', 'exactly-once']).default('at-least-once'),
+      /** Consumer group timings; tests shorten them so that a lost member is noticed fast. */
+      sessionTimeoutMs: count(1).default(30_000),
+      heartbeatIntervalMs: count(1).default(3_000),
+      rebalanceTimeoutMs: count(1).default(60_000),
+      maxWaitTimeMs: count(1).default(1_000),
+      /** How long a transaction may stay open before the broker aborts it (exactly-once). */
+      transactionTimeoutMs: count(1).default(60_000),
     })
     .prefault({}),
   engine: z
@@ -49,7 +56,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   adapt: z
     .strictObject({
-      steps: count(0).default(10),
+      steps: count(1).default(10),
       learningRate: positive.default(0.01),
       optimizer: z.enum(['sgd', 'adam']).default('sgd'),
     })
@@ -69,6 +76,10 @@ export const configSchema = z.strictObject({
       everySeconds: positive.default(60),
       codeDim: count(1).default(32),
       bankCapacity: count(1).default(4096),
+      /** No meta-update before the bank holds this many mappings. */
+      minBankSize: count(1).default(64),
+      /** Meta-training steps in one meta-update. */
+      stepsPerUpdate: count(1).default(100),
     })
     .prefault({}),
   metrics: z
