@@ -211,10 +211,17 @@ export class KafkaTransport implements Transport {
     const disconnect = () => this.forget(closable, () => producer.disconnect());
     const closable: Closable = { close: disconnect };
     this.closables.add(closable);
+    // kafkajs's idempotent producer rolls back the sequence numbers of a whole request that
+    // failed with a retriable error; a request sent concurrently then reuses them and the
+    // broker refuses it (OUT_OF_ORDER_SEQUENCE_NUMBER) or drops it as a duplicate (kafkajs
+    // issue 598). One send at a time per producer keeps the sequence numbers in order.
+    const inOrder = new SendQueue();
     return {
       send: (topic, records) =>
-        sendRecords(topic, records, partitions, (messages) =>
-          producer.send({ topic, messages, acks: -1 }),
+        inOrder.run(() =>
+          sendRecords(topic, records, partitions, (messages) =>
+            producer.send({ topic, messages, acks: -1 }),
+          ),
         ),
       disconnect,
     };
@@ -574,6 +581,17 @@ class PartitionRecorder {
     const partition = this.chosen.get(message);
     if (partition !== undefined) return partition;
     throw new TransportError('INVALID_REQUEST', 'a sent record was never given a partition');
+  }
+}
+
+/** Runs tasks one after another, in the order they were given, whatever each one's outcome. */
+class SendQueue {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(task);
+    this.tail = result.catch(() => undefined);
+    return result;
   }
 }
 

@@ -118,6 +118,25 @@ export function describeTransportContract(
       );
     });
 
+    it('acknowledges every record of sends made concurrently on one producer', async () => {
+      const topic = await newTopic(4);
+      const producer = await transport.producer();
+      const sends = Array.from({ length: 50 }, (_, batch) =>
+        producer.send(topic, values(`batch-${batch}`, batch * 10, batch * 10 + 10)),
+      );
+      const acknowledged = (await Promise.all(sends)).flat();
+      await producer.disconnect();
+
+      const { received } = await collect(topic);
+      await waitFor(() => received.length >= 500, '500 records');
+      expect(new Set(acknowledged.map((meta) => `${meta.partition}:${meta.offset}`)).size).toBe(
+        500,
+      );
+      expect(received.map((record) => record.value?.toString()).sort()).toEqual(
+        Array.from({ length: 500 }, (_, index) => `value-${index}`).sort(),
+      );
+    });
+
     it('sends a key to the same partition every time, the one Kafka would choose', async () => {
       const topic = await newTopic(4);
       const keys = Array.from({ length: 12 }, (_, index) => `task-${index}`);
