@@ -32,6 +32,12 @@ export function topicNames(config: Config): TopicNames {
 const compacted = { 'cleanup.policy': 'compact' };
 
 /**
+ * Records of models, bank entries and meta versions hold whole parameter vectors: a
+ * Fashion-MNIST meta version is over a megabyte, past Kafka's default record limit.
+ */
+const largeRecords = { 'max.message.bytes': String(16 * 1024 * 1024) };
+
+/**
  * The settings allmap creates missing topics with. Models, bank and meta are compacted:
  * a reader that starts late still finds the latest value of every key. The meta topic has
  * one partition so that every instance reads meta versions in the order they were adopted.
@@ -41,10 +47,10 @@ export function topicSpecs(config: Config): NewTopic[] {
   const partitions = config.kafka.partitions;
   return [
     { topic: names.episodes, numPartitions: partitions },
-    { topic: names.models, numPartitions: partitions, configs: compacted },
+    { topic: names.models, numPartitions: partitions, configs: { ...compacted, ...largeRecords } },
     { topic: names.metrics, numPartitions: partitions },
     { topic: names.deadLetter, numPartitions: partitions },
-    { topic: names.bank, numPartitions: partitions, configs: compacted },
-    { topic: names.meta, numPartitions: 1, configs: compacted },
+    { topic: names.bank, numPartitions: partitions, configs: { ...compacted, ...largeRecords } },
+    { topic: names.meta, numPartitions: 1, configs: { ...compacted, ...largeRecords } },
   ];
 }
