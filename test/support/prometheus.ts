@@ -270,7 +270,8 @@ process.once('exit', () => {
   for (const child of running) killGroup(child, 'SIGTERM');
 });
 
-function freePort(): Promise<number> {
+/** A port of 127.0.0.1 that was free a moment ago, for a server a test starts next. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.once('error', reject);
