@@ -180,8 +180,10 @@ export class KafkaTransport implements Transport {
   async fetchTopicOffsets(topic: string): Promise<PartitionOffsets[]> {
     // kafkajs's admin lists offsets as a read_committed reader sees them: `high` is the last
     // stable offset, which equals the high watermark when no transaction is open.
-    const offsets = await guard(`fetch offsets of topic '${topic}'`, () =>
-      this.admin.fetchTopicOffsets(topic),
+    // Just after a topic is created its metadata already names leaders that still answer
+    // NOT_LEADER_FOR_PARTITION for a moment, and kafkajs's admin does not retry that here.
+    const offsets = await retryWhileRetriable(() =>
+      guard(`fetch offsets of topic '${topic}'`, () => this.admin.fetchTopicOffsets(topic)),
     );
     return offsets
       .map(({ partition, low, high }) => ({ partition, low, high }))
@@ -649,6 +651,23 @@ function toRecord(batch: Batch, message: KafkaMessage): ConsumedRecord {
 }
 
 /** Runs a kafkajs call; anything it throws becomes a `TransportError` that says what failed. */
+/** Repeats a call that fails with a retriable transport error, for up to `timeoutMs`. */
+async function retryWhileRetriable<T>(
+  call: () => Promise<T>,
+  timeoutMs = TOPIC_READY_TIMEOUT_MS,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      const retriable = error instanceof TransportError && error.isRetriable;
+      if (!retriable || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 1_000)));
+    }
+  }
+}
+
 async function guard<T>(action: string, call: () => Promise<T>): Promise<T> {
   try {
     return await call();

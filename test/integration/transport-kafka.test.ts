@@ -25,6 +25,24 @@ describe('the kafka producer', () => {
   // kafkajs's idempotent producer rolls back the sequence numbers of a whole failed request
   // (a topic whose leaders are not elected yet answers with a retriable error), so another
   // request sent meanwhile reuses them and the broker refuses or drops it as a duplicate.
+  // A learner starting on a fresh broker creates its topics and reads their offsets at once
+  // (to recover meta versions and the bank); a just-elected leader may refuse that briefly.
+  it('reads the offsets of topics right after creating them', async () => {
+    const transport = await connectKafka({ brokers: inject('kafkaBrokers'), clientId: 'fresh' });
+    try {
+      const prefix = `fresh-${randomUUID().slice(0, 8)}`;
+      const topics = ['a', 'b', 'c', 'd', 'e', 'f'].map((name) => `${prefix}.${name}`);
+      await transport.createTopics(topics.map((topic) => ({ topic, numPartitions: 4 })));
+
+      for (const topic of topics) {
+        const offsets = await transport.fetchTopicOffsets(topic);
+        expect(offsets.map(({ high }) => high)).toEqual(['0', '0', '0', '0']);
+      }
+    } finally {
+      await transport.close();
+    }
+  });
+
   it('loses no record of concurrent sends to a topic whose leaders are still being elected', async () => {
     const brokers = inject('kafkaBrokers');
     const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
