@@ -124,6 +124,9 @@ class RunningLearner implements LearnerService {
     this.engine = MappingEngine.create({ provider, intraOpThreads, interOpThreads });
     this.port = new LearnerPort(this.engine, this.learnerSettings());
     this.versions = new MetaVersionSwitch(this.port, this.logger, this.metrics, this.readiness);
+    this.tracker.onLag(({ topic, partition }, lag) =>
+      this.metrics.setConsumerLag(topic, partition, lag),
+    );
     this.stopped = new Promise((resolve, reject) => {
       this.settle = { resolve, reject };
     });

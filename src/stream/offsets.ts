@@ -78,6 +78,7 @@ export class OffsetTracker {
   private nextEpoch = 1;
   private count = 0;
   private readonly listeners = new Set<(inFlight: number) => void>();
+  private readonly lagListeners = new Set<(partition: TopicPartition, lag: number) => void>();
 
   /** Episodes taken whose partition is still assigned and which are not done. */
   get inFlight(): number {
@@ -87,6 +88,15 @@ export class OffsetTracker {
   /** Calls `listener` with the new count whenever episodes finish or are abandoned. */
   onRelease(listener: (inFlight: number) => void): void {
     this.listeners.add(listener);
+  }
+
+  /**
+   * Calls `listener` with a partition's lag (high watermark at the last fetch minus the
+   * committed offset) after each commit, so the lag gauge falls to zero once the member has
+   * caught up instead of keeping the value of the last fetch.
+   */
+  onLag(listener: (partition: TopicPartition, lag: number) => void): void {
+    this.lagListeners.add(listener);
   }
 
   /** Starts a new epoch for each partition: nothing of an earlier assignment carries over. */
@@ -159,8 +169,15 @@ export class OffsetTracker {
       const value = BigInt(offset.offset);
       if (progress && (progress.committed === undefined || value > progress.committed)) {
         progress.committed = value;
+        this.reportLag(progress);
       }
     }
+  }
+
+  private reportLag(progress: PartitionProgress): void {
+    if (progress.highWatermark === undefined || progress.committed === undefined) return;
+    const lag = progress.highWatermark - progress.committed;
+    for (const listener of this.lagListeners) listener(progress, Number(lag > 0n ? lag : 0n));
   }
 
   private release(episodes: number): void {

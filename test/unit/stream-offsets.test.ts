@@ -107,3 +107,20 @@ describe('OffsetTracker', () => {
     expect([...progress.pending()]).toEqual([]);
   });
 });
+
+describe('the lag an offset tracker reports', () => {
+  it('falls to zero once the committed offset reaches the high watermark', () => {
+    const tracker = new OffsetTracker();
+    const lags: number[] = [];
+    tracker.onLag((_partition, lag) => lags.push(lag));
+    const partition = { topic: 'episodes', partition: 0 };
+    tracker.assign([partition]);
+
+    const progress = tracker.get(partition)!;
+    progress.highWatermark = 3n;
+    tracker.markCommitted([{ ...partition, offset: '1' }]);
+    tracker.markCommitted([{ ...partition, offset: '3' }]);
+
+    expect(lags).toEqual([2, 0]);
+  });
+});
