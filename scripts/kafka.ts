@@ -3,7 +3,7 @@ import { ensureKafkaJars, startJarBroker } from '../test/support/kafka-broker.js
 
 /**
  * `npm run kafka`: the broker the integration tests use, for a person to try allmap against.
- * It prints the address to give allmap (`KAFKA_BROKERS=...`), runs until Ctrl-C, then stops
+ * It prints the address to give allmap (`ALLMAP_KAFKA_BROKERS=...`, and `KAFKA_BROKERS=...` for the tests), runs until Ctrl-C, then stops
  * the broker and removes its data.
  *
  * `npm run kafka:fetch` (`--fetch-only`): only fetches the broker's jars into the cache, so
@@ -34,7 +34,9 @@ if (values['fetch-only']) {
 
 const broker = await startJarBroker({ onProgress: progress });
 progress(broker.description);
-process.stdout.write(`KAFKA_BROKERS=${broker.brokers.join(',')}\n`);
+// allmap reads ALLMAP_KAFKA_BROKERS; the test setup reads KAFKA_BROKERS to reuse a broker.
+const address = broker.brokers.join(',');
+process.stdout.write(`ALLMAP_KAFKA_BROKERS=${address}\nKAFKA_BROKERS=${address}\n`);
 progress('Press Ctrl-C to stop the broker.');
 
 let isStopping = false;

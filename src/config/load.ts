@@ -54,13 +54,35 @@ function readConfigFile(file: string): Tree {
 /** Maps `ALLMAP_ENGINE_INTRA_OP_THREADS` onto `engine.intraOpThreads` using the schema's keys. */
 export function fromEnvironment(env: NodeJS.ProcessEnv): Tree {
   const tree: Tree = {};
+  const known = new Set(OTHER_VARIABLES);
   for (const path of leafPaths(configSchema)) {
     const name = `ALLMAP_${path.map(snake).join('_')}`;
+    known.add(name);
     const value = env[name];
     if (value !== undefined && value !== '') setAt(tree, path, value);
   }
+
+  // A misspelt variable would otherwise be ignored without a word, as a typo in a file is not.
+  const unknown = Object.keys(env).find((name) => name.startsWith('ALLMAP_') && !known.has(name));
+  if (unknown !== undefined) {
+    throw new ConfigError(
+      unknown,
+      'a known ALLMAP_* variable (`allmap config` prints the keys)',
+      env[unknown],
+      'environment',
+    );
+  }
   return tree;
 }
+
+/** ALLMAP_* variables that are not config keys: each is read where it is used. */
+const OTHER_VARIABLES = [
+  'ALLMAP_CONFIG', // the config file itself
+  'ALLMAP_DATA', // the Fashion-MNIST folder, read by the dataset loader
+  'ALLMAP_CACHE_DIR', // where the test broker's Kafka jars are cached
+  'ALLMAP_KAFKA_VERSION', // which Kafka the test broker runs
+  'ALLMAP_KAFKA_IMAGE', // the Kafka image the test setup runs where Docker answers
+];
 
 function leafPaths(schema: z.ZodType, prefix: string[] = []): string[][] {
   const shape = objectShape(schema);

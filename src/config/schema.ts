@@ -84,7 +84,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   metrics: z
     .strictObject({
-      port: count(0).default(9464),
+      port: count(0).max(65_535).default(9464),
       enabled: flag.default(true),
     })
     .prefault({}),

@@ -105,6 +105,10 @@ function checkSize(episode: Episode, limits: EpisodeLimits): void {
 function checkShape(episode: Episode, name: SetName, family: Family): void {
   const refuse = refuser(episode);
   const set = episode[name];
+  // An empty set says nothing of its width, so emptiness is judged before the dimensions.
+  if (set.inputs.length === 0) {
+    throw refuse(name === 'support' ? 'empty-support' : 'empty-query', `${name} set has no rows`);
+  }
   if (set.inputDim !== family.inputDim) {
     throw refuse(
       'wrong-dimensions',

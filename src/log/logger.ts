@@ -17,7 +17,7 @@ let root: Logger | undefined;
  * which print records (`allmap tail --json`) keep standard output clean for pipes.
  */
 export function createRootLogger(options: LoggerOptions = {}): Logger {
-  const level = options.level ?? (process.env.ALLMAP_LOG_LEVEL as LogLevel | undefined) ?? 'info';
+  const level = options.level ?? levelFromEnvironment();
   const pretty = options.pretty ?? process.stderr.isTTY === true;
 
   const transport = pretty
@@ -34,4 +34,15 @@ export function createRootLogger(options: LoggerOptions = {}): Logger {
 export function getLogger(component: string, bindings: Record<string, unknown> = {}): Logger {
   root ??= createRootLogger();
   return root.child({ component, ...bindings });
+}
+
+const LEVELS: readonly string[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/**
+ * The level a logger made before the config is loaded starts at. A bad ALLMAP_LOG_LEVEL
+ * falls back to `info` here, so that loading the config can report it as a config error.
+ */
+function levelFromEnvironment(): LogLevel {
+  const level = process.env.ALLMAP_LOG_LEVEL;
+  return level !== undefined && LEVELS.includes(level) ? (level as LogLevel) : 'info';
 }

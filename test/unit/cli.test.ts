@@ -36,6 +36,12 @@ describe('the allmap command', () => {
     expect(result.stderr).toContain("config key 'engine.provider' (from environment)");
   });
 
+  it('reports a bad ALLMAP_LOG_LEVEL as a config error, not a crash', async () => {
+    const result = await allmap(['config'], { ALLMAP_LOG_LEVEL: 'loud' });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("config key 'logLevel' (from environment)");
+  });
+
   it('exits non-zero on an unknown subcommand', async () => {
     const result = await allmap(['frobnicate']);
     expect(result.code).not.toBe(0);

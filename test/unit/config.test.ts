@@ -62,3 +62,22 @@ describe('loadConfig', () => {
     );
   });
 });
+
+describe('loadConfig from the environment', () => {
+  it('refuses a misspelt ALLMAP_ variable instead of ignoring it', () => {
+    const bad = () => loadConfig({ env: { ALLMAP_STREAM_BATCHSIZE: '5' } });
+    expect(bad).toThrow(/config key 'ALLMAP_STREAM_BATCHSIZE' \(from environment\)/);
+  });
+
+  it('accepts the ALLMAP_ variables that are read outside the config', () => {
+    expect(() =>
+      loadConfig({ env: { ALLMAP_DATA: '/data', ALLMAP_CACHE_DIR: '/c' } }),
+    ).not.toThrow();
+  });
+
+  it('refuses a metrics port above 65535', () => {
+    expect(() => loadConfig({ env: { ALLMAP_METRICS_PORT: '99999' } })).toThrow(
+      /'metrics.port' \(from environment\): expected a number <= 65535/,
+    );
+  });
+});

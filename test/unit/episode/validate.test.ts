@@ -160,6 +160,18 @@ describe('validateEpisode', () => {
     expectRefusal({ ...base, query: empty }, 'empty-query', /query set has no rows/);
   });
 
+  // A JSON Lines episode with `"inputs": []` has no width to read, so it arrives as width 0.
+  it('calls an empty set of unknown width empty, not of the wrong dimensions', () => {
+    const base = sinusoidEpisode();
+    const empty = {
+      inputs: new Float32Array(0),
+      inputDim: 0,
+      targets: { kind: 'regression' as const, values: new Float32Array(0), outputDim: 1 },
+    };
+    expectRefusal({ ...base, support: empty }, 'empty-support', /support set has no rows/);
+    expectRefusal({ ...base, query: empty }, 'empty-query', /query set has no rows/);
+  });
+
   it('refuses labels outside [0, classCount)', () => {
     const episode = classificationEpisode();
     for (const label of [2, -1]) {
