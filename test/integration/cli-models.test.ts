@@ -81,6 +81,17 @@ describe('allmap models get', () => {
     );
   });
 
+  it('exits non-zero with one clear line when the output folder does not exist', async () => {
+    output = await learnerOutput(brokers);
+    await output.sendModel(modelRecord('curve-1', 1, sinusoidModel('curve-1', 1, 1).onnx));
+    const file = join(dir, 'missing-folder', 'curve-1.onnx');
+
+    const result = await runCli(['models', 'get', 'curve-1', '-o', file], { env: output.env });
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`allmap: cannot write the model to ${file}: ENOENT`);
+  });
+
   it('exits non-zero when the latest adaptation of the task failed', async () => {
     output = await learnerOutput(brokers);
     await output.sendModel(modelRecord('curve-f', 1, sinusoidModel('curve-f', 1, 1).onnx));

@@ -8,7 +8,7 @@ import { readLatestByKey, readToEnd } from '../../transport/read-to-end.js';
 import type { ConsumedRecord, Transport } from '../../transport/transport.js';
 import { connectBroker } from '../broker.js';
 import { resolveContext } from '../context.js';
-import { NoModelError } from '../errors.js';
+import { NoModelError, UsageError } from '../errors.js';
 import { describeAdaptation, formatBytes, viewRecord } from '../format.js';
 import { numberAtLeast } from '../options.js';
 
@@ -96,7 +96,12 @@ async function readLatestOf(
 
 async function writeModel(model: AdaptedModelRecord, output: string): Promise<void> {
   if (output === '-') process.stdout.write(model.onnx);
-  else await writeFile(output, model.onnx);
+  else
+    await writeFile(output, model.onnx).catch((cause: NodeJS.ErrnoException) => {
+      throw new UsageError(`cannot write the model to ${output}: ${cause.code ?? cause.message}`, {
+        cause,
+      });
+    });
 
   // With the model on standard output, the note goes to standard error.
   const note = output === '-' ? process.stderr : process.stdout;
