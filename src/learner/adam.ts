@@ -14,6 +14,12 @@ export interface AdamOptions {
    * step can throw every meta parameter far from where training had brought it.
    */
   readonly maxGradientNorm?: number;
+  /**
+   * Steps over which the step size decays as `learningRate / sqrt(1 + t / decaySteps)`;
+   * constant when absent. A long-lived meta-learner otherwise ends up circling its
+   * optimum at the noise level of a constant step.
+   */
+  readonly decaySteps?: number;
 }
 
 /**
@@ -22,7 +28,8 @@ export interface AdamOptions {
  * so its moments carry over from one meta-update to the next.
  */
 export class Adam {
-  private readonly options: Required<Omit<AdamOptions, 'maxGradientNorm'>>;
+  private readonly options: Required<Omit<AdamOptions, 'maxGradientNorm' | 'decaySteps'>>;
+  private readonly decaySteps: number;
   private readonly maxGradientNorm: number | undefined;
   private readonly first = new Map<string, Float32Array>();
   private readonly second = new Map<string, Float32Array>();
@@ -36,6 +43,7 @@ export class Adam {
       epsilon: options.epsilon ?? 1e-8,
     };
     this.maxGradientNorm = options.maxGradientNorm;
+    this.decaySteps = options.decaySteps ?? Number.POSITIVE_INFINITY;
   }
 
   /**
@@ -56,7 +64,9 @@ export class Adam {
   }
 
   private updateTensor(name: string, values: Float32Array, gradient: Float32Array, scale: number) {
-    const { learningRate, beta1, beta2, epsilon } = this.options;
+    const { beta1, beta2, epsilon } = this.options;
+    const learningRate =
+      this.options.learningRate / Math.sqrt(1 + (this.step - 1) / this.decaySteps);
     const m = this.moment(this.first, name, values.length);
     const v = this.moment(this.second, name, values.length);
     const correction1 = 1 - beta1 ** this.step;

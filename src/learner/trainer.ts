@@ -28,6 +28,8 @@ export interface TrainerOptions {
   readonly adaptSteps: readonly number[];
   /** Adam's step size for the meta parameters. */
   readonly outerLearningRate: number;
+  /** Steps over which Adam's step size decays (see `AdamOptions`); constant when absent. */
+  readonly outerDecaySteps?: number;
   /**
    * Weight of the ideal-code losses (`L_psi` and `L_phi`) next to the end-to-end loss.
    * They are scaffolding: the end-to-end loss is what quality comes from, so keep it small.
@@ -105,6 +107,7 @@ export class MetaTrainer {
     this.adam = new Adam({
       learningRate: options.outerLearningRate,
       maxGradientNorm: options.maxGradientNorm,
+      ...(options.outerDecaySteps && { decaySteps: options.outerDecaySteps }),
     });
   }
 

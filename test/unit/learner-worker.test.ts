@@ -1,4 +1,4 @@
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MappingEngine } from '../../src/engine/index.js';
 import type { UpdateSchedule } from '../../src/learner/learner.js';
@@ -11,35 +11,48 @@ const schedule: UpdateSchedule = {
   everyEpisodes: 1,
   everySeconds: Number.POSITIVE_INFINITY,
   minBankSize: 16,
-  stepsPerUpdate: 150,
+  stepsPerUpdate: 100,
 };
 
-/** Event-loop delay while a meta-update runs, in milliseconds. */
-async function delayDuring(update: () => Promise<unknown>) {
+/**
+ * The event loop while a meta-update runs: its delay (milliseconds) and its utilisation,
+ * the share of the time it was busy running code rather than waiting for events. Delay
+ * also grows when a loaded host does not schedule the thread; utilisation does not.
+ */
+async function loopDuring(update: () => Promise<unknown>) {
   const histogram = monitorEventLoopDelay({ resolution: 5 });
   histogram.enable();
+  const before = performance.eventLoopUtilization();
   const started = performance.now();
   await update();
   const wallMs = performance.now() - started;
+  const utilisation = performance.eventLoopUtilization(before).utilization;
   histogram.disable();
-  return { max: histogram.max / 1e6, p99: histogram.percentile(99) / 1e6, wallMs };
+  return { p99: histogram.percentile(99) / 1e6, utilisation, wallMs };
 }
 
 describe('a meta-update in the worker thread', () => {
   const training = sinusoids(404, 128);
 
-  it('does not block the event loop while it trains', async () => {
-    const learner = sinusoidLearner(engine, { placement: 'worker', schedule });
-    await stream(engine, learner, training);
+  it('does not block the event loop while it trains, unlike one on the caller thread', async () => {
+    const measure = async (placement: 'worker' | 'inline') => {
+      const learner = sinusoidLearner(engine, { placement, schedule });
+      await stream(engine, learner, training);
+      const loop = await loopDuring(() => learner.update());
+      await learner.close();
+      return loop;
+    };
+    const worker = await measure('worker');
+    const inline = await measure('inline');
 
-    const delay = await delayDuring(() => learner.update());
-    await learner.close();
-
-    // The update trains for seconds; the event loop must stay responsive throughout.
-    // Bound: 99% of turns within 50 ms, none beyond 250 ms (slack for a busy 2-core host).
-    expect(delay.wallMs).toBeGreaterThan(500);
-    expect(delay.p99).toBeLessThan(50);
-    expect(delay.max).toBeLessThan(250);
+    // Measured: the worker's loop busy 0.5% of a 5 s, 150-step update, p99 delay under
+    // 30 ms; inline, busy 100% of the time.
+    // Bounds: busy under 10% of the time, 99% of turns within 100 ms (slack for a host
+    // whose 2 cores are shared); the same update inline keeps the loop busy over half.
+    expect(worker.wallMs).toBeGreaterThan(500);
+    expect(worker.utilisation).toBeLessThan(0.1);
+    expect(worker.p99).toBeLessThan(100);
+    expect(inline.utilisation).toBeGreaterThan(0.5);
   });
 
   it('computes the same meta version as an update on the caller thread', async () => {
