@@ -42,7 +42,8 @@ export function register(program: Command): void {
     .option('--episodes <n>', 'meta-training episodes to stream (default per workload)', integer(1))
     .option('--test-episodes <n>', 'held-out meta-test episodes per setting', integer(1), 600)
     .option('--seed <n>', 'fixes every random choice of the run', integer(0), 1)
-    .option('--out <dir>', 'folder for the JSON, Markdown and SVG reports', 'docs/eval')
+    // Not docs/eval: a trial run must not overwrite the reports the project records there.
+    .option('--out <dir>', 'folder for the JSON, Markdown and SVG reports', 'out/eval')
     .option('--curve-points <n>', 'learning-curve checkpoints over the stream', integer(1), 8)
     .option('--curve-episodes <n>', 'test episodes per setting at each checkpoint', integer(1), 100)
     .option(
@@ -67,9 +68,13 @@ export function register(program: Command): void {
       await mkdir(flags.out, { recursive: true });
       const base = join(flags.out, flags.workload);
       await writeFile(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
-      await writeFile(`${base}.md`, toMarkdown(report));
+      const markdown = toMarkdown(report);
+      await writeFile(`${base}.md`, markdown);
       await writeFile(`${base}.svg`, toSvg(report));
       log.info({ files: [`${base}.json`, `${base}.md`, `${base}.svg`] }, 'eval: reports written');
+
+      // The tables are what a person running the evaluation came for.
+      process.stdout.write(markdown);
     });
 }
 
