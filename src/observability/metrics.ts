@@ -1,24 +1,26 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry, Summary } from 'prom-client';
+import { EPISODE_VALIDATION_REASONS, type EpisodeValidationReason } from '../episode/validate.js';
 import { AllmapError } from '../errors.js';
 
 /**
  * Why an episode went to the dead-letter topic. The set is closed so that the `reason`
  * label can never grow without bound, whatever producers send.
  */
-export const DEAD_LETTER_REASONS = [
+export type DeadLetterReason =
+  | 'decode'
+  | 'schema'
+  | EpisodeValidationReason
+  | 'tombstone'
+  | 'diverged';
+
+/** Bytes that do not decode, every reason validation gives, a tombstone, a diverged adaptation. */
+export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = [
   'decode',
   'schema',
-  'non-finite',
-  'wrong-dimensions',
-  'empty-support',
-  'empty-query',
-  'label-out-of-range',
-  'oversized',
-  'unknown-family',
+  ...EPISODE_VALIDATION_REASONS,
   'tombstone',
   'diverged',
-] as const;
-export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
+];
 
 /** The steps of the learner's pipeline, in stream order, as the `stage` label names them. */
 export const PIPELINE_STAGES = [
