@@ -105,6 +105,8 @@ export interface BankEntryRecord {
   family: string;
   metaVersion: number;
   support: LabelledSetRecord;
+  /** Added in version 2; null when written by version 1 or when the bank had none. */
+  query: LabelledSetRecord | null;
   /** theta*, float32 little-endian. */
   theta: Buffer;
   metrics: AdaptationMetricsRecord;

@@ -94,6 +94,7 @@ export function bankRecord(
     family: entry.family,
     metaVersion: entry.metaVersion,
     support: labelledSetToRecord(entry.support),
+    query: entry.query === undefined ? null : labelledSetToRecord(entry.query),
     theta: float32ToBytes(entry.theta),
     metrics: adaptationMetricsRecord({
       before: { loss: entry.metrics.lossBefore, accuracy: entry.metrics.accuracyBefore },
@@ -107,7 +108,10 @@ export function bankRecord(
   return { key: entry.taskId, value: encoded.value, headers: { ...encoded.headers, ...headers } };
 }
 
-/** A bank entry read back from its record (the record carries no query set). */
+/**
+ * A bank entry read back from its record. A record without a query set (written by schema
+ * version 1) gives an entry without one, which the learner judges on its support set.
+ */
 export function bankEntryFromRecord(record: BankEntryRecord): BankEntry {
   const { metrics } = record;
   return {
@@ -115,6 +119,7 @@ export function bankEntryFromRecord(record: BankEntryRecord): BankEntry {
     family: record.family,
     metaVersion: record.metaVersion,
     support: labelledSetFromRecord(record.support, 'support'),
+    ...(record.query !== null && { query: labelledSetFromRecord(record.query, 'query') }),
     theta: bytesToFloat32(record.theta),
     metrics: {
       lossBefore: metrics.lossBefore,

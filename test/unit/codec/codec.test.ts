@@ -86,6 +86,11 @@ const samples: AllmapRecords = {
     family: 'sinusoid',
     metaVersion: 1,
     support,
+    query: {
+      inputDim: 1,
+      inputs: floats(3),
+      targets: { 'allmap.v1.RegressionTargets': { outputDim: 1, values: floats(-4) } },
+    },
     theta: Buffer.alloc(12, 2),
     metrics: {
       ...metrics,

@@ -1,7 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Schema } from 'avsc';
 import { describe, expect, it } from 'vitest';
-import { AvroCodec } from '../../../src/codec/codec.js';
+import { AvroCodec, defaultCodec } from '../../../src/codec/codec.js';
+import { float32ToBytes } from '../../../src/codec/convert.js';
 import { DecodeError, SchemaError } from '../../../src/codec/errors.js';
+import type { BankEntryRecord, LabelledSetRecord } from '../../../src/codec/records.js';
+import { findSchemasDir } from '../../../src/codec/schema-files.js';
 
 /**
  * Two versions of one schema, as a change would leave them: version 2 adds a field with
@@ -120,6 +125,86 @@ describe('schema evolution', () => {
     const error = catchDecode(() => codec.decode('Reading', message.value, message.headers, at));
     expect(error.reason).toBe('unresolvable-schema');
     expect(error.message).toMatch(/cannot be read as Reading@/);
+  });
+});
+
+/**
+ * The real evolution of BankEntry: version 2 added an optional query set. Entries on the
+ * compacted bank topic written by version 1 must still restore after an upgrade.
+ */
+describe('BankEntry version 1 to version 2', () => {
+  const bankAt = { topic: 'allmap.bank', partition: 0, offset: '7' };
+  const version1Schema = JSON.parse(
+    readFileSync(join(findSchemasDir(), 'history', 'BankEntry.v1.avsc'), 'utf8'),
+  ) as Schema;
+  type BankEntryV1 = Omit<BankEntryRecord, 'query'>;
+  const writerV1 = new AvroCodec<{ BankEntry: BankEntryV1 }>({
+    current: [version1Schema],
+    history: [],
+  });
+  const current = defaultCodec();
+
+  const labelledSet = (...values: number[]): LabelledSetRecord => ({
+    inputDim: 1,
+    inputs: float32ToBytes(new Float32Array(values)),
+    targets: {
+      'allmap.v1.RegressionTargets': {
+        outputDim: 1,
+        values: float32ToBytes(new Float32Array(values.map((value) => value * 2))),
+      },
+    },
+  });
+  const entryV1: BankEntryV1 = {
+    taskId: 'task-3',
+    family: 'sinusoid',
+    metaVersion: 4,
+    support: labelledSet(0.5, -1),
+    theta: float32ToBytes(new Float32Array([0.25, 1.5])),
+    metrics: {
+      lossBefore: 1,
+      lossAfter: 0.5,
+      accuracyBefore: null,
+      accuracyAfter: null,
+      steps: 5,
+      status: 'ok',
+      failure: null,
+      adaptMs: 2,
+    },
+    rememberedAt: 1_700_000_000_000,
+  };
+
+  it('marks version 1 and version 2 messages with different headers', () => {
+    expect(writerV1.headerOf('BankEntry')).not.toBe(current.headerOf('BankEntry'));
+  });
+
+  it('reads a version 1 entry with the current reader, its query set null', () => {
+    const old = writerV1.encode('BankEntry', entryV1);
+    const read = current.decode('BankEntry', old.value, old.headers, bankAt);
+    expect(read.query).toBeNull();
+    expect(JSON.parse(JSON.stringify(read))).toEqual(
+      JSON.parse(JSON.stringify({ ...entryV1, query: null })),
+    );
+  });
+
+  it('round-trips a version 2 entry with its query set', () => {
+    const entry: BankEntryRecord = { ...entryV1, query: labelledSet(3, 4, 5) };
+    const message = current.encode('BankEntry', entry);
+    const read = current.decode('BankEntry', message.value, message.headers, bankAt);
+    expect(read.query?.inputs).toEqual(entry.query?.inputs);
+    expect(JSON.parse(JSON.stringify(read))).toEqual(JSON.parse(JSON.stringify(entry)));
+  });
+
+  it('lets a version 1 reader that learned version 2 read its entries without the query set', () => {
+    const message = current.encode('BankEntry', { ...entryV1, query: labelledSet(3) });
+    const reader = new AvroCodec<{ BankEntry: BankEntryV1 }>({
+      current: [version1Schema],
+      history: [],
+    });
+    for (const { header, schema } of current.writerSchemas()) reader.learnSchema(header, schema);
+
+    const read = reader.decode('BankEntry', message.value, message.headers, bankAt);
+    expect(read).not.toHaveProperty('query');
+    expect(read.taskId).toBe('task-3');
   });
 });
 
