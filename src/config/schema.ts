@@ -57,7 +57,8 @@ export const configSchema = z.strictObject({
   adapt: z
     .strictObject({
       steps: count(1).default(10),
-      learningRate: positive.default(0.01),
+      /** Unset: each family's own cold-start rate (src/stream/learner-port.ts). */
+      learningRate: positive.optional(),
       optimizer: z.enum(['sgd', 'adam']).default('sgd'),
     })
     .prefault({}),

@@ -27,6 +27,8 @@ const FEED_STEP = 10;
 
 export interface Demo {
   readonly service: LearnerService;
+  /** The live line: the command shows its own events there. */
+  readonly progress: RunProgress;
   /** Resolves with the summary once every episode is through, or the demo was stopped. */
   readonly finished: Promise<RunSummary>;
   /** Stops early (a signal): the summary covers what was done. */
@@ -40,12 +42,12 @@ export async function startEmbeddedDemo(
 ): Promise<Demo> {
   const transport = new EmbeddedTransport({ logger });
   const service = await startLearner({ config, transport, logger });
-  const progress = new RunProgress(logger, options.episodes);
-  progress.follow(service.outcomes$, service.metaVersions$);
   logger.info(
     { episodes: options.episodes, rate: options.rate, topic: service.topics.episodes },
     'embedded demo: feeding sinusoid tasks into the in-process log (no broker configured)',
   );
+  const progress = new RunProgress(logger, options.episodes);
+  await progress.follow(service.outcomes$, service.metaVersions$);
 
   let isStopping = false;
   const producer = await transport.producer();
@@ -61,6 +63,7 @@ export async function startEmbeddedDemo(
   const finished = (async () => {
     await Promise.race([allThrough, service.stopped]);
     isStopping = true;
+    progress.endLive();
     await feeding;
     await service.stop();
     return progress.stop();
@@ -68,9 +71,11 @@ export async function startEmbeddedDemo(
 
   return {
     service,
+    progress,
     finished,
     stop: async () => {
       isStopping = true;
+      progress.endLive();
       await service.stop();
     },
   };

@@ -40,7 +40,8 @@ export { toEngineSet } from '../learner/sets.js';
 export interface LearnerSettings {
   readonly adapt: {
     readonly steps: number;
-    readonly learningRate: number;
+    /** One rate for every family when set; otherwise each family's `coldStartRate`. */
+    readonly learningRate?: number;
     readonly optimizer: 'sgd' | 'adam';
   };
   readonly meta: {
@@ -105,6 +106,24 @@ function attribute(
   return tasks.map((task) => byTask.get(task.episode.taskId) ?? []);
 }
 
+/**
+ * The plain-SGD rate each kind of family adapts with before its first meta version, unless
+ * `adapt.learningRate` sets one rate for all. W1's He-initialised MLP sees inputs in
+ * [-5, 5], and the shared initial mapping (the running mean of adapted mappings) keeps
+ * steep first-layer weights: at 0.01 the first layer overshoots and adaptation makes the
+ * query loss worse on average; 0.0003 lowers it (test/unit/stream-cold-start.test.ts).
+ * Fashion-MNIST's cross-entropy adapts well from 0.01 to 0.1.
+ */
+const COLD_START_RATES: Record<Family['kind'], number> = {
+  regression: 0.0003,
+  classification: 0.01,
+};
+
+/** The adaptation rate a family starts with: `configured` when given, else its default. */
+export function coldStartRate(family: Family, configured?: number): number {
+  return configured ?? COLD_START_RATES[family.kind];
+}
+
 /** The task mapping of a family: the MLP every adapted mapping of it shares. */
 export function specOf(family: Family): MappingSpec {
   return family.kind === 'regression' ? sinusoidSpec : fashionSpec(family.classCount);
@@ -138,11 +157,12 @@ export class LearnerPort {
   startBatch(family: Family): BatchContext {
     const { learner, model } = this.learnerOf(family);
     const version = learner.current;
-    const { steps, learningRate } = this.settings.adapt;
+    const { steps } = this.settings.adapt;
     const optimizer: Optimizer = { kind: this.settings.adapt.optimizer };
     const base = { family: family.name, spec: learner.spec, steps, optimizer };
 
     if (version === undefined) {
+      const learningRate = coldStartRate(family, this.settings.adapt.learningRate);
       return { ...base, metaVersion: 0, sharedInit: learner.sharedInit, learningRate };
     }
     // Meta-SGD's learned per-parameter rates travel inside the meta version.
@@ -239,13 +259,19 @@ export class LearnerPort {
   private createLearner(family: Family): FamilyLearner {
     const { adapt, meta } = this.settings;
     const spec = specOf(family);
-    const modelOverrides = { codeDim: meta.codeDim };
+    const learningRate = coldStartRate(family, adapt.learningRate);
+    // Meta-SGD's learned rates start where they always did unless a rate is configured: the
+    // meta-update learns them, so the cold-start rate need not constrain them.
+    const modelOverrides = {
+      codeDim: meta.codeDim,
+      learningRate: adapt.learningRate ?? defaultMetaModelConfig(spec).learningRate,
+    };
     const learner = new Learner({
       family: family.name,
       spec,
       engine: this.engine,
       seed: this.settings.seed,
-      adapt: { steps: adapt.steps, learningRate: adapt.learningRate },
+      adapt: { steps: adapt.steps, learningRate },
       schedule: {
         everyEpisodes: meta.everyEpisodes,
         everySeconds: meta.everySeconds,
@@ -260,10 +286,7 @@ export class LearnerPort {
     learner.bank.onChange((change) => this.collecting?.push(change));
 
     // Built exactly as the learner builds its own (see Learner's constructor).
-    const config = defaultMetaModelConfig(spec, {
-      ...modelOverrides,
-      learningRate: adapt.learningRate,
-    });
+    const config = defaultMetaModelConfig(spec, modelOverrides);
     return { family, learner, model: createMetaModel(this.engine, config) };
   }
 }

@@ -324,9 +324,10 @@ class RunningLearner implements LearnerService {
     this.pipeline?.unsubscribe();
     this.outcomes$.complete();
 
-    // A meta-update in progress may still publish while this instance leads (owns partition
-    // 0); leaving the group hands the lead over, so that comes after.
-    await this.closeQuietly('meta-updater', () => this.updater?.close(remaining(drainDeadline)));
+    // A meta-update in progress is abandoned: waiting for it could take longer than the
+    // grace period, and the next meta-updater starts a fresh one.
+    const isUpdating = this.updater?.isUpdating ?? false;
+    await this.closeQuietly('meta-updater', () => this.updater?.close());
     await this.closeQuietly('consumer', () => this.consumer?.stop());
     await this.closeQuietly('meta follower', () => this.metaFollower?.stop());
     await this.closeQuietly('delivery', () => this.delivery?.close());
@@ -335,7 +336,11 @@ class RunningLearner implements LearnerService {
     if (this.options.transport === undefined) {
       await this.closeQuietly('transport', () => this.transport?.close());
     }
-    await this.closeQuietly('learners', () => withTimeout(this.port.close(), remaining(deadline)));
+    // A worker ends after the update it runs, so an abandoned update is not waited for: the
+    // worker stops on its own once that update is over (`allmap run` exits without it).
+    await this.closeQuietly('learners', () =>
+      withTimeout(this.port.close(), isUpdating ? 0 : remaining(deadline)),
+    );
     await this.closeQuietly('engine', () => this.engine.dispose());
     await this.closeQuietly('metrics server', () => this.server?.close());
 

@@ -9,6 +9,9 @@
  * one gets it). While it leads, the meta-updater follows the bank topic too, so it trains on
  * tasks remembered by every instance, not only its own; when it stops leading, it stops
  * following. An update still running when leadership moves is finished but not published.
+ *
+ * On shutdown an update in progress is abandoned, not waited for (it can take seconds): its
+ * result is dropped whenever it arrives, and the next meta-updater runs a fresh one.
  */
 import type { AvroCodec } from '../codec/index.js';
 import type { Logger } from '../log/logger.js';
@@ -75,14 +78,23 @@ export class MetaUpdater {
     void update.finally(() => this.running.delete(update));
   }
 
+  /** True while a meta-update runs; after `close`, one that was abandoned and not yet over. */
+  get isUpdating(): boolean {
+    return this.running.size > 0;
+  }
+
   /**
-   * Starts no more updates, waits for those in progress (at most `timeoutMs`; one adopted
-   * meanwhile is still published) and stops following the bank.
+   * Starts no more updates, abandons those in progress (their results are dropped, nothing
+   * more is published) and stops following the bank.
    */
-  async close(timeoutMs: number): Promise<void> {
+  async close(): Promise<void> {
     this.isClosing = true;
-    const timeout = new Promise((resolve) => setTimeout(resolve, timeoutMs).unref());
-    await Promise.race([Promise.allSettled([...this.running]), timeout]);
+    if (this.running.size > 0) {
+      this.options.logger.info(
+        { updates: this.running.size },
+        'stopping: meta-update in progress abandoned; its result will be dropped',
+      );
+    }
     await this.stopFollowingBank();
   }
 
@@ -92,9 +104,12 @@ export class MetaUpdater {
     try {
       outcome = await port.update(family);
     } catch (error) {
+      // Closing the learner may end the worker under an abandoned update: not a failure.
+      if (this.isClosing) return;
       logger.error({ err: error, family }, 'meta-update failed; the meta version in use stays');
       return;
     }
+    if (this.isClosing) return;
 
     const { adopted, candidate, wallMs } = outcome;
     metrics?.observeMetaUpdate(family, adopted ? 'adopted' : 'rejected', wallMs / 1000);
@@ -117,6 +132,11 @@ export class MetaUpdater {
       await producer.send(topics.meta, [{ key: candidate.family, ...encoded }]);
     } catch (error) {
       const { family, metaVersion } = candidate;
+      if (this.isClosing) {
+        // The producer closed under it at shutdown: the next meta-updater publishes anew.
+        logger.info({ family, metaVersion }, 'stopping: meta version not published; dropped');
+        return;
+      }
       logger.error({ err: error, family, metaVersion }, 'meta version not published; not used');
       return;
     }

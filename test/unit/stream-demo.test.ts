@@ -14,7 +14,9 @@ describe('allmap run without a broker', () => {
     expect(stdout).toMatch(/^ {2}episodes {2,}120$/m);
     expect(stdout).toMatch(/^ {2}models published {2,}120$/m);
     expect(stdout).toMatch(/^ {2}dead letters {2,}0 \(diverged 0\)$/m);
+    expect(stdout).toMatch(/^ {2}sinusoid\n {4}meta versions used by episodes {2,}v0/m);
     expect(stdout).toMatch(/query loss, first 120 episodes: +before \d+\.?\d* +after \d+\.?\d*/);
+    expect(stdout).not.toMatch(/NaN/);
     expect(stderr).toMatch(/embedded demo: feeding sinusoid tasks/);
   }, 60_000);
 });

@@ -201,6 +201,25 @@ describe('allmap run on the embedded transport', () => {
     for (const record of records) expect(counts.get(record.key)).toBe(1);
   });
 
+  it('abandons a meta-update in progress on stop: stops at once and publishes nothing', async () => {
+    // One update of 400 steps on a bank of 150 takes seconds; stopping must not wait for it.
+    const config = testConfig({
+      kafka: { partitions: 1 },
+      meta: { everyEpisodes: 100, minBankSize: 100, stepsPerUpdate: 400 },
+    });
+    const topics = topicNames(config);
+    const transport = new EmbeddedTransport();
+    await produce(transport, config, sinusoidRecords(150));
+
+    const first = await start(config, transport);
+    await waitFor(() => first.outcomes.length >= 150, 'every episode');
+    const stopping = performance.now();
+    await first.service.stop();
+
+    expect(performance.now() - stopping).toBeLessThan(1_000);
+    expect(await readAll(transport, topics.meta)).toEqual([]);
+  });
+
   it('applies meta versions between batches and, after a restart, goes on from the last one', async () => {
     const config = testConfig({
       kafka: { partitions: 1 },

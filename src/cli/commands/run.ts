@@ -4,7 +4,7 @@ import type { Config } from '../../config/schema.js';
 import type { Logger } from '../../log/logger.js';
 import { startEmbeddedDemo } from '../../stream/demo.js';
 import { startLearner } from '../../stream/learner-service.js';
-import { formatSummary, RunProgress } from '../../stream/progress.js';
+import { flushed, formatSummary, RunProgress } from '../../stream/progress.js';
 import { resolveContext } from '../context.js';
 
 interface RunFlags {
@@ -15,9 +15,6 @@ interface RunFlags {
   group?: string;
   metricsPort?: number;
 }
-
-/** How long after a clean stop the process may linger on open handles before it exits. */
-const EXIT_GRACE_MS = 2_000;
 
 /**
  * `allmap run`: the streaming learner. With brokers configured it consumes the episodes
@@ -54,17 +51,17 @@ export function register(program: Command): void {
         config.kafka.brokers.length === 0
           ? await runDemo(config, flags, log)
           : await runOnKafka(config, log);
-      process.exitCode = code;
-      // Anything still holding the event loop (a meta-update worker mid-run) is not waited for.
-      setTimeout(() => process.exit(process.exitCode), EXIT_GRACE_MS).unref();
+      // The learner has stopped; a meta-update it abandoned may still hold a worker thread.
+      // It is not waited for (its result is dropped), and its log lines would only confuse.
+      process.exit(code);
     });
 }
 
 async function runOnKafka(config: Config, log: Logger): Promise<number> {
   const service = await startLearner({ config, logger: log });
   const progress = new RunProgress(log, 0);
-  progress.follow(service.outcomes$, service.metaVersions$);
-  onSignals(log, () => service.stop());
+  await progress.follow(service.outcomes$, service.metaVersions$);
+  onSignals(log, progress, () => service.stop());
 
   try {
     await service.stopped;
@@ -80,9 +77,14 @@ async function runDemo(config: Config, flags: RunFlags, log: Logger): Promise<nu
     { episodes: flags.episodes, rate: flags.rate, seed: flags.seed },
     log,
   );
-  onSignals(log, () => demo.stop());
+  onSignals(log, demo.progress, () => demo.stop());
   const summary = await demo.finished;
-  process.stdout.write(formatSummary(summary));
+  // The learner's last log lines first, so that they do not land inside the summary; and
+  // standard output may be a pipe, written asynchronously: exit only once it is written.
+  await flushed(log);
+  await new Promise<void>((resolve) =>
+    process.stdout.write(formatSummary(summary), () => resolve()),
+  );
   return 0;
 }
 
@@ -95,13 +97,16 @@ function withFreePort(config: Config): Config {
   return isDefault ? { ...config, metrics: { ...config.metrics, port: 0 } } : config;
 }
 
-/** The first SIGTERM or SIGINT drains and stops; a second one exits at once. */
-function onSignals(log: Logger, stop: () => Promise<void>): void {
+/**
+ * The first SIGTERM or SIGINT drains and stops; a second one exits at once. Stopping shows
+ * on the live line (in the bar, or as a log line).
+ */
+function onSignals(log: Logger, progress: RunProgress, stop: () => Promise<void>): void {
   let signals = 0;
   const handle = (signal: NodeJS.Signals) => {
     signals += 1;
     if (signals > 1) process.exit(130);
-    log.info({ signal }, 'stopping: finishing the episodes in flight');
+    progress.note(`stopping (${signal}): finishing the episodes in flight`, { signal });
     stop().catch((error: unknown) => log.error({ err: error }, 'stopping failed'));
   };
   process.on('SIGTERM', handle);
