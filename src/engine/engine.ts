@@ -4,6 +4,7 @@ import { type AdaptGraphOptions, type AdaptLayout, buildAdaptGraph } from './gra
 import { buildEvaluateGraph, buildGradientGraph, buildPredictGraph } from './graphs/tasks.js';
 import { parameterCount, parameterLayout } from './layout.js';
 import {
+  BufferPool,
   maxRows,
   packMask,
   packRows,
@@ -11,7 +12,7 @@ import {
   packTensors,
   row,
   stack,
-  unpackTensors,
+  unpackTask,
 } from './pack.js';
 import { type ExecutionProvider, SessionCache } from './sessions.js';
 import { type MappingSpec, specKey } from './spec.js';
@@ -33,6 +34,7 @@ import {
   checkRowSet,
   checkSpec,
   checkTheta,
+  indexOfNonFinite,
 } from './validate.js';
 
 export type { AdaptLayout } from './graphs/adapt.js';
@@ -49,7 +51,7 @@ export interface EngineOptions {
    * The most tasks one ONNX Runtime `run` handles. A run blocks the Node event loop for its
    * whole duration, so a larger batch is split into runs of at most this many tasks, with a
    * turn of the event loop (`setImmediate`) between them. Default 16, which keeps a W2 run
-   * (784-128-128-5, 25 support rows, K = 10) near 50-150 ms here (see docs/engine.md).
+   * (784-128-128-5, 25 support rows, K = 10, SGD) near 25-35 ms here (see docs/engine.md).
    */
   readonly maxTasksPerRun?: number;
   /** How the K steps are laid out in the adaptation graph; default `loop` (see adapt.ts). */
@@ -83,6 +85,8 @@ const defaults: Settings = {
  */
 export class MappingEngine {
   private readonly sessions: SessionCache;
+  /** Feed buffers reused across runs (see `BufferPool`). */
+  private readonly buffers = new BufferPool();
 
   private constructor(private readonly settings: Settings) {
     this.sessions = new SessionCache(settings);
@@ -135,8 +139,8 @@ export class MappingEngine {
     checkSpec(spec);
     checkAdaptRequest(spec, request);
 
-    const graph = adaptGraphOptions(request, this.settings.adaptLayout);
-    const key = `adapt:${graph.layout}:${graph.optimizer}:${graph.rate}`;
+    const graph = adaptGraphOptions(spec, request, this.settings.adaptLayout);
+    const key = `adapt:${graph.layout}:${graph.optimizer}:${graph.rate}:${graph.firstLayerSpan}`;
     const session = await this.session(
       spec,
       graph.layout === 'unrolled' ? `${key}:${graph.steps}` : key,
@@ -146,10 +150,10 @@ export class MappingEngine {
 
     return this.inChunks(request.theta0.length, async (start, end) => {
       const theta0 = request.theta0.slice(start, end);
-      const outputs = await session.run({
-        ...this.labelledFeeds(spec, request.support.slice(start, end)),
-        ...parameterFeeds(spec, theta0, 'theta0'),
-        ...settingsFeeds,
+      const outputs = await this.run(session, (feeds) => {
+        this.labelledFeeds(feeds, spec, request.support.slice(start, end));
+        this.parameterFeeds(feeds, spec, theta0, 'theta0');
+        Object.assign(feeds.tensors, settingsFeeds);
       });
       return this.adaptResults(spec, theta0, outputs, request.steps);
     });
@@ -169,9 +173,9 @@ export class MappingEngine {
     const session = await this.session(spec, 'evaluate', () => buildEvaluateGraph(spec));
     return this.inChunks(thetas.length, async (start, end) => {
       const sets = querySets.slice(start, end);
-      const outputs = await session.run({
-        ...this.labelledFeeds(spec, sets),
-        theta: this.thetaFeed(spec, thetas.slice(start, end)),
+      const outputs = await this.run(session, (feeds) => {
+        this.labelledFeeds(feeds, spec, sets);
+        this.thetaFeed(feeds, spec, thetas.slice(start, end));
       });
       const loss = outputs.loss!.data as Float32Array;
       const accuracy = outputs.accuracy?.data as Float32Array | undefined;
@@ -196,19 +200,16 @@ export class MappingEngine {
     );
 
     return this.inChunks(request.thetas.length, async (start, end) => {
-      const seedFeeds =
-        'upstream' in request
-          ? this.upstreamFeeds(
-              spec,
-              request.sets.slice(start, end),
-              request.upstream.slice(start, end),
-            )
-          : this.labelledFeeds(spec, request.sets.slice(start, end));
-      const outputs = await session.run({
-        ...seedFeeds,
-        theta: this.thetaFeed(spec, request.thetas.slice(start, end)),
+      const sets = request.sets.slice(start, end);
+      const outputs = await this.run(session, (feeds) => {
+        if ('upstream' in request) {
+          this.upstreamFeeds(feeds, spec, sets, request.upstream.slice(start, end));
+        } else {
+          this.labelledFeeds(feeds, spec, request.sets.slice(start, end));
+        }
+        this.thetaFeed(feeds, spec, request.thetas.slice(start, end));
       });
-      return gradientResults(spec, request.sets.slice(start, end), outputs);
+      return gradientResults(spec, sets, outputs);
     });
   }
 
@@ -219,8 +220,9 @@ export class MappingEngine {
     return exportMapping(spec, theta, info);
   }
 
-  /** Releases every session; the engine cannot be used after. */
+  /** Releases every session and kept buffer; the engine cannot be used after. */
   dispose(): Promise<void> {
+    this.buffers.clear();
     return this.sessions.dispose();
   }
 
@@ -244,32 +246,41 @@ export class MappingEngine {
     return results;
   }
 
-  private thetaFeed(spec: MappingSpec, thetas: readonly Float32Array[]): ort.Tensor {
+  /**
+   * One run of `session` on the feeds `pack` writes. Feeds packed into pooled buffers go back
+   * to the pool when the run is over (ONNX Runtime reads its inputs only during the run).
+   */
+  private async run(
+    session: ort.InferenceSession,
+    pack: (feeds: PackedFeeds) => void,
+  ): Promise<ort.InferenceSession.ReturnType> {
+    const feeds = new PackedFeeds(this.buffers);
+    try {
+      pack(feeds);
+      return await session.run(feeds.tensors);
+    } finally {
+      feeds.release();
+    }
+  }
+
+  private thetaFeed(feeds: PackedFeeds, spec: MappingSpec, thetas: readonly Float32Array[]) {
     const P = parameterCount(spec);
-    return floats(stack(thetas, P), [thetas.length, P]);
+    stack(feeds.buffer('theta', [thetas.length, P]), thetas, P);
   }
 
   /** `x`, `targets` and `mask` of a batch of labelled sets, padded to its largest set. */
-  private labelledFeeds(spec: MappingSpec, sets: readonly LabelledSet[]) {
+  private labelledFeeds(feeds: PackedFeeds, spec: MappingSpec, sets: readonly LabelledSet[]) {
     const B = sets.length;
     const N = maxRows(sets);
-    return {
-      x: floats(
-        packRows(
-          sets.map((s) => s.inputs),
-          sets,
-          N,
-          spec.inputDim,
-        ),
-        [B, N, spec.inputDim],
-      ),
-      targets: floats(packTargets(spec, sets, N), [B, N, spec.outputDim]),
-      mask: floats(packMask(sets, N), [B, N]),
-    };
+    const inputs = sets.map((s) => s.inputs);
+    packRows(feeds.buffer('x', [B, N, spec.inputDim]), inputs, sets, N, spec.inputDim);
+    packTargets(feeds.buffer('targets', [B, N, spec.outputDim]), spec, sets, N);
+    packMask(feeds.buffer('mask', [B, N]), sets, N);
   }
 
   /** `x` and `upstream` of a batch of row sets, padded to its largest set. */
   private upstreamFeeds(
+    feeds: PackedFeeds,
     spec: MappingSpec,
     sets: readonly RowSet[],
     upstream: readonly Float32Array[],
@@ -277,12 +288,30 @@ export class MappingEngine {
     const B = sets.length;
     const N = maxRows(sets);
     const inputs = sets.map((s) => s.inputs);
-    return {
-      x: floats(packRows(inputs, sets, N, spec.inputDim), [B, N, spec.inputDim]),
-      upstream: floats(packRows(upstream, sets, N, spec.outputDim), [B, N, spec.outputDim]),
-    };
+    packRows(feeds.buffer('x', [B, N, spec.inputDim]), inputs, sets, N, spec.inputDim);
+    const packedUpstream = feeds.buffer('upstream', [B, N, spec.outputDim]);
+    packRows(packedUpstream, upstream, sets, N, spec.outputDim);
   }
 
+  /** The batched parameter tensors as feeds `<prefix>.layer<l>.weight` `[B, out, in]`, ... */
+  private parameterFeeds(
+    feeds: PackedFeeds,
+    spec: MappingSpec,
+    thetas: readonly Float32Array[],
+    prefix: string,
+  ) {
+    const layout = parameterLayout(spec);
+    const blocks = layout.tensors.map((tensor) => {
+      const [out, fanIn] = tensor.role === 'weight' ? tensor.shape : [tensor.shape[0], 1];
+      return feeds.buffer(`${prefix}.${tensor.name}`, [thetas.length, out!, fanIn!]);
+    });
+    packTensors(blocks, layout, thetas);
+  }
+
+  /**
+   * Each task's result. Diverged tasks are never unpacked; an adapted task's theta is read in
+   * JavaScript only when the graph's `theta_sum` is not finite (see graphs/adapt.ts).
+   */
   private adaptResults(
     spec: MappingSpec,
     theta0: readonly Float32Array[],
@@ -291,31 +320,44 @@ export class MappingEngine {
   ): AdaptResult[] {
     const layout = parameterLayout(spec);
     const blocks = layout.tensors.map((t) => outputs[`theta.${t.name}`]!.data as Float32Array);
-    const thetas = unpackTensors(layout, blocks, theta0.length);
     const traces = outputs.loss_trace!.data as Float32Array;
+    const sums = outputs.theta_sum!.data as Float32Array;
 
-    return theta0.map((initial, b) => {
+    return theta0.map((initial, b): AdaptResult => {
       const lossTrace = row(traces, b, steps);
-      const theta = thetas[b]!;
-      const isDiverged =
-        hasDiverged(lossTrace, this.settings.divergenceFactor) || !isFiniteVector(theta);
-      return isDiverged
-        ? { theta: initial.slice(), lossTrace, status: 'diverged' }
-        : { theta, lossTrace, status: 'adapted' };
+      const diverged = () => ({ theta: initial.slice(), lossTrace, status: 'diverged' }) as const;
+      if (hasDiverged(lossTrace, this.settings.divergenceFactor)) return diverged();
+
+      const theta = unpackTask(layout, blocks, b);
+      const isFiniteTheta = Number.isFinite(sums[b]!) || indexOfNonFinite(theta) < 0;
+      return isFiniteTheta ? { theta, lossTrace, status: 'adapted' } : diverged();
     });
   }
 }
 
-/** The batched parameter tensors as feeds `<prefix>.layer<l>.weight` `[B, out, in]`, ... */
-function parameterFeeds(spec: MappingSpec, thetas: readonly Float32Array[], prefix: string) {
-  const layout = parameterLayout(spec);
-  const blocks = packTensors(layout, thetas);
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const [t, tensor] of layout.tensors.entries()) {
-    const [out, fanIn] = tensor.role === 'weight' ? tensor.shape : [tensor.shape[0], 1];
-    feeds[`${prefix}.${tensor.name}`] = floats(blocks[t]!, [thetas.length, out!, fanIn!]);
+/**
+ * The feeds of one run, each packed into a buffer from the engine's pool; `release` hands the
+ * buffers back once the run is over.
+ */
+class PackedFeeds {
+  readonly tensors: Record<string, ort.Tensor> = {};
+  private readonly taken: [string, Float32Array][] = [];
+
+  constructor(private readonly pool: BufferPool) {}
+
+  /** A buffer of `dims` for the float feed `name`, for the caller to fill. */
+  buffer(name: string, dims: readonly number[]): Float32Array {
+    const length = dims.reduce((product, d) => product * d, 1);
+    const data = this.pool.take(name, length);
+    this.taken.push([name, data]);
+    this.tensors[name] = floats(data, dims);
+    return data;
   }
-  return feeds;
+
+  release(): void {
+    for (const [name, data] of this.taken) this.pool.give(name, data);
+    this.taken.length = 0;
+  }
 }
 
 function checkGradientRequest(spec: MappingSpec, request: GradientRequest): void {
@@ -355,8 +397,17 @@ function gradientResults(
   });
 }
 
-/** Which adaptation graph a request needs. */
-function adaptGraphOptions(request: AdaptRequest, layout: AdaptLayout): AdaptGraphOptions {
+/**
+ * Which adaptation graph a request needs. The first-layer shortcut replaces the `[out, in]`
+ * weight by `[out, N]` coefficients and adds an `[out, N] x [N, N]` product per step, so it
+ * pays only when the support sets have fewer rows than the mapping has inputs (W2: 25 rows,
+ * 784 inputs); W1 (1 input) adapts its first weight directly.
+ */
+function adaptGraphOptions(
+  spec: MappingSpec,
+  request: AdaptRequest,
+  layout: AdaptLayout,
+): AdaptGraphOptions {
   const { learningRate } = request;
   const isPerParameter = typeof learningRate === 'object' && 'perParameter' in learningRate;
   return {
@@ -364,6 +415,7 @@ function adaptGraphOptions(request: AdaptRequest, layout: AdaptLayout): AdaptGra
     steps: request.steps,
     optimizer: request.optimizer?.kind ?? 'sgd',
     rate: isPerParameter ? 'perParameter' : 'perStep',
+    firstLayerSpan: maxRows(request.support) < spec.inputDim,
   };
 }
 
@@ -404,10 +456,6 @@ function adamFeeds(optimizer: { beta1?: number; beta2?: number; epsilon?: number
 function hasDiverged(lossTrace: Float32Array, factor: number): boolean {
   const limit = factor * Math.max(lossTrace[0]!, 1e-8);
   return lossTrace.some((loss) => !Number.isFinite(loss) || loss > limit);
-}
-
-function isFiniteVector(values: Float32Array): boolean {
-  return values.every(Number.isFinite);
 }
 
 function floats(data: Float32Array, dims: readonly number[] = [data.length]): ort.Tensor {

@@ -12,6 +12,7 @@ import {
   MappingEngine,
   type Optimizer,
   parameterCount,
+  parameterLayout,
   sinusoidSpec,
 } from '../../src/engine/index.js';
 import { referenceAdapt } from '../../src/engine/reference.js';
@@ -70,6 +71,43 @@ describe.each(layouts)('adaptBatch with the %s layout', (layout) => {
       }
     });
   }
+
+  // SGD with per-step rates takes the first-layer shortcut when the support sets have fewer
+  // rows than the mapping has inputs (here 6 and 3 rows, 12 inputs), and updates the first
+  // weight directly otherwise (a 13-row task in the batch). Both must follow the reference.
+  it('matches the reference with and without the first-layer shortcut', async () => {
+    const random = new Random(29);
+    for (const [activation, loss] of [
+      ['tanh', 'mse'],
+      ['relu', 'softmax-cross-entropy'],
+    ] as const) {
+      const spec = { ...randomSpec(random, activation, loss), inputDim: 12, hidden: [7, 5] };
+      const support = [randomSet(random, spec, 6), randomSet(random, spec, 3)];
+      const theta0 = support.map(() => initialiseTheta(spec, random));
+      const wide = randomSet(random, spec, 13);
+      const perStep = Float32Array.from({ length: 5 }, (_, k) => 0.05 / (1 + k));
+
+      for (const learningRate of [0.05, { perStep }]) {
+        const request = { theta0, support, steps: 5, learningRate };
+        const shortcut = await engine.adaptBatch(spec, request);
+        const direct = await engine.adaptBatch(spec, {
+          ...request,
+          theta0: [...theta0, theta0[0]!],
+          support: [...support, wide],
+        });
+
+        for (const [b, set] of support.entries()) {
+          const expected = referenceAdapt(spec, theta0[b]!, set, request);
+          for (const result of [shortcut[b]!, direct[b]!]) {
+            expect(result.status).toBe('adapted');
+            expect(relativeError(result.theta, expected.theta)).toBeLessThan(1e-3);
+            expect(relativeError(result.lossTrace, expected.lossTrace)).toBeLessThan(1e-3);
+          }
+          expect(relativeError(shortcut[b]!.theta, direct[b]!.theta)).toBeLessThan(1e-5);
+        }
+      }
+    }
+  });
 
   it('matches the reference for a classifier with ReLU', async () => {
     const random = new Random(22);
@@ -152,6 +190,59 @@ describe.each(layouts)('adaptBatch with the %s layout', (layout) => {
       expect(result.theta).toEqual(theta0[b]);
       expect(result.theta).not.toBe(theta0[b]);
     }
+  });
+});
+
+describe.each(layouts)('the final theta check with the %s layout', (layout) => {
+  const engine = engines.get(layout)!;
+
+  // Every loss of the trace is measured before its step's update, so only the check of the
+  // final theta sees what a huge last rate does. With 12 inputs and 6 rows the first layer
+  // takes the shortcut; with 3 inputs it is updated directly.
+  it('marks a task diverged when only its final update overflows', async () => {
+    const random = new Random(30);
+    for (const inputDim of [3, 12]) {
+      const spec = { ...randomSpec(random, 'tanh', 'mse'), inputDim, hidden: [6] };
+      const set = randomSet(random, spec, 6);
+      const support = [{ ...set, targets: set.targets.map((t) => 1000 * t) }];
+      const theta0 = [initialiseTheta(spec, random)];
+      const perStep = Float32Array.of(1e-6, 1e-6, 3e38);
+
+      const [result] = await engine.adaptBatch(spec, {
+        theta0,
+        support,
+        steps: 3,
+        learningRate: { perStep },
+      });
+
+      expect(result!.lossTrace.every(Number.isFinite)).toBe(true);
+      expect(result!.status).toBe('diverged');
+      expect(result!.theta).toEqual(theta0[0]);
+    }
+  });
+
+  // Hidden units with a bias of -3e38 never activate under ReLU, so every loss and gradient
+  // stays finite while the parameters' sum overflows: the engine must look at the values.
+  it('keeps a finite task whose parameters sum past the float32 range', async () => {
+    const random = new Random(31);
+    const spec = { ...randomSpec(random, 'relu', 'softmax-cross-entropy'), hidden: [6] };
+    const support = [randomSet(random, spec, 5)];
+    const theta0 = initialiseTheta(spec, random);
+    const bias = parameterLayout(spec).tensors[1]!;
+    theta0.fill(-3e38, bias.offset, bias.offset + 3);
+
+    const [result] = await engine.adaptBatch(spec, {
+      theta0: [theta0],
+      support,
+      steps: 3,
+      learningRate: 0.1,
+    });
+
+    expect(result!.status).toBe('adapted');
+    expect(result!.theta.subarray(bias.offset, bias.offset + 3)).toEqual(
+      theta0.subarray(bias.offset, bias.offset + 3),
+    );
+    expect(result!.theta).not.toEqual(theta0);
   });
 });
 

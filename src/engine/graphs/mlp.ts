@@ -16,7 +16,11 @@ import { parameterLayout } from '../layout.js';
 import type { GraphBuilder } from '../onnx/graph-builder.js';
 import type { MappingSpec } from '../spec.js';
 
-/** The graph values holding one layer's parameters (or their gradients). */
+/**
+ * The graph values holding one layer's parameters (or their gradients). A batched pass also
+ * accepts a layer whose bias is folded into its weight as a last column, `[B, out, in + 1]`,
+ * against inputs with a last row of ones; its `bias` is then ''.
+ */
 export interface LayerValues {
   readonly weight: string;
   readonly bias: string;
@@ -94,10 +98,14 @@ export function forwardBatch(
 ): ForwardValues {
   const inputs = [xColumns];
   for (const [l, { weight, bias }] of layers.entries()) {
+    const product = () =>
+      g.op('MatMul', [weight, inputs[l]!], {}, bias ? undefined : `layer${l}.h`);
     const h =
       l === 0 && firstPreActivation
         ? firstPreActivation
-        : g.op('Add', [g.op('MatMul', [weight, inputs[l]!]), bias], {}, `layer${l}.h`);
+        : bias
+          ? g.op('Add', [product(), bias], {}, `layer${l}.h`)
+          : product();
     if (l === layers.length - 1) return { inputs, outputs: h };
     inputs.push(activate(g, spec, h, l));
   }
@@ -110,19 +118,22 @@ export interface BackwardOptions {
   /** Also return the gradient with respect to `x`, as rows; otherwise layer 0 skips it. */
   readonly wantInputGradient: boolean;
   /**
-   * A scalar that multiplies the returned parameter gradients (SGD's step size). It is
-   * applied to the small `dh` before the weight-gradient MatMul, which saves a pass over
-   * every weight-sized gradient; the backpropagated gradients stay unscaled.
+   * A scalar that multiplies every returned gradient (SGD's step size). Backpropagation is
+   * linear in `dOutputs`, so it is applied once, to `dOutputs`, the smallest tensor of the
+   * pass, instead of to each weight-sized gradient.
    */
   readonly gradientScale?: string;
-  /** Default true; false leaves the first layer's weight gradient out (`gradients[0].weight` is ''). */
-  readonly wantFirstWeightGradient?: boolean;
+  /**
+   * Default true; false leaves the first layer's parameter gradients out (`gradients[0]`
+   * holds '' for both), for a caller that needs only `firstLayerDelta`.
+   */
+  readonly wantFirstLayerGradients?: boolean;
 }
 
 export interface BackwardValues {
   /** Shaped like the parameters: `[B, out, in]` and `[B, out, 1]`. */
   readonly gradients: LayerValues[];
-  /** `[B, N, in]`, when asked for. */
+  /** `[B, N, in]`, when asked for (multiplied by `gradientScale` when given). */
   readonly dInputs?: string;
   /** `[B, out, N]`: the first layer's `dh`, multiplied by `gradientScale` when given. */
   readonly firstLayerDelta: string;
@@ -131,10 +142,16 @@ export interface BackwardValues {
 /**
  * Backpropagation through a batch, from `dOutputs` `[B, out, N]` (the gradient of the
  * objective with respect to the linear outputs). Per layer, for every task at once:
- * `dW = dh a^T`, `db = sum over columns of dh`, `da = W^T dh`. Activation derivatives reuse
- * the forward activations (`a > 0` for ReLU, `1 - a^2` for tanh). Each Transpose feeding a
- * MatMul is standard ONNX; ONNX Runtime fuses the pair into one MatMul with a transposed
- * operand, and every transposed operand here is activation-sized or a small hidden weight.
+ * `dW = dh a^T`, `db = sum over columns of dh`, and the gradient of the layer's input. Each
+ * Transpose feeding a MatMul is standard ONNX; ONNX Runtime fuses the pair into one MatMul
+ * with a transposed operand, and every transposed operand here is activation-sized.
+ *
+ * The input gradient `da = W^T dh` is computed as rows, `dh^T W` (`[B, N, in]`), then turned
+ * back into columns for the next layer: ONNX Runtime's MatMul with a transposed *weight*
+ * (`W^T dh`) ran at two thirds the speed of the plain product, and transposing the two
+ * activation-sized tensors costs far less. Measured at the size of W2's second layer
+ * (`[128, 128]`, 25 rows, 64 tasks, 1 thread): 3.4 ms for `W^T dh`, 2.1 ms for `dh^T W`; a
+ * whole W2 adaptation run at B = 256 took 11% less CPU time.
  */
 export function backwardBatch(
   g: GraphBuilder,
@@ -145,28 +162,48 @@ export function backwardBatch(
   options: BackwardOptions,
 ): BackwardValues {
   const gradients: LayerValues[] = [];
-  let dH = dOutputs;
+  const scale = options.gradientScale;
+  let dH = scale ? g.op('Mul', [dOutputs, scale], {}, 'doutputs_scaled') : dOutputs;
 
   for (let l = layers.length - 1; l >= 0; l--) {
-    const dHScaled = options.gradientScale ? g.op('Mul', [dH, options.gradientScale]) : dH;
-    const isWeightSkipped = l === 0 && options.wantFirstWeightGradient === false;
-    const aRows = l === 0 ? options.xRows : swapLastAxes(g, forwardValues.inputs[l]!);
-    gradients[l] = {
-      weight: isWeightSkipped ? '' : g.op('MatMul', [dHScaled, aRows], {}, `layer${l}.dweight`),
-      bias: g.reduceSum(dHScaled, [2], true, `layer${l}.dbias`),
-    };
+    const isSkipped = l === 0 && options.wantFirstLayerGradients === false;
+    gradients[l] = isSkipped
+      ? { weight: '', bias: '' }
+      : parameterGradients(
+          g,
+          l,
+          dH,
+          l === 0 ? options.xRows : forwardValues.inputs[l]!,
+          layers[l]!,
+        );
 
-    if (l === 0) {
-      const values = { gradients, firstLayerDelta: dHScaled };
-      if (!options.wantInputGradient) return values;
-      // dx as rows: dh^T W, so that x's gradient comes out in x's own layout.
-      const dInputs = g.op('MatMul', [swapLastAxes(g, dH), layers[0]!.weight], {}, 'dx_rows');
-      return { ...values, dInputs };
-    }
-    const dA = g.op('MatMul', [swapLastAxes(g, layers[l]!.weight), dH], {}, `layer${l}.da`);
+    if (l === 0 && !options.wantInputGradient) return { gradients, firstLayerDelta: dH };
+    const dARows = g.op('MatMul', [swapLastAxes(g, dH), layers[l]!.weight], {}, `layer${l}.da`);
+    if (l === 0) return { gradients, firstLayerDelta: dH, dInputs: dARows };
+
+    const dA = swapLastAxes(g, dARows);
     dH = activationBackward(g, spec, forwardValues.inputs[l]!, dA, l - 1);
   }
   throw new Error('a mapping has at least one layer');
+}
+
+/**
+ * `dW = dh a^T` and `db`, for layer `l` whose input is `a`: as columns `[B, in, N]`, or for
+ * layer 0 the rows of `x` `[B, N, in]` (no transpose needed). A layer with its bias folded
+ * into its weight gets both from the product alone.
+ */
+function parameterGradients(
+  g: GraphBuilder,
+  l: number,
+  dH: string,
+  a: string,
+  layer: LayerValues,
+): LayerValues {
+  const aRows = l === 0 ? a : swapLastAxes(g, a);
+  return {
+    weight: g.op('MatMul', [dH, aRows], {}, `layer${l}.dweight`),
+    bias: layer.bias && g.reduceSum(dH, [2], true, `layer${l}.dbias`),
+  };
 }
 
 function activate(g: GraphBuilder, spec: MappingSpec, h: string, l: number): string {

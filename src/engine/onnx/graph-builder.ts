@@ -53,6 +53,12 @@ export class GraphBuilder {
   private readonly outputs: ValueInfoProto[] = [];
   private readonly initializers: TensorProto[] = [];
   private readonly constants = new Map<string, string>();
+  /** The node of this graph producing each value. */
+  private readonly producers = new Map<string, NodeProto>();
+  /** Values some node reads, in this graph or (for a main graph) in any of its subgraphs. */
+  private readonly read = new Set<string>();
+  /** Values `outputInPlace` renamed, old name to new, so readers of the old name still work. */
+  private readonly renamed = new Map<string, string>();
 
   private constructor(
     private readonly graphName: string,
@@ -78,8 +84,31 @@ export class GraphBuilder {
 
   /** Declares `value` as the graph output `name`, through an Identity when the names differ. */
   output(value: string, name: string, type: ElementType, dims: readonly Dim[]): void {
-    const outputName = value === name ? name : this.identity(value, name);
+    const current = this.resolve(value);
+    const outputName = current === name ? name : this.identity(current, name);
     this.outputs.push(valueInfo(outputName, type, dims));
+  }
+
+  /**
+   * Declares `value` as the graph output `name` by renaming it in place: the node producing it
+   * writes `name` directly, and later readers of `value` read `name`. This matters for speed
+   * when other nodes read the output: ONNX Runtime drops an Identity before a graph output only
+   * when nothing else reads its input, and otherwise copies the whole tensor. A value no node
+   * of this graph produces, or that some node already reads, goes through `output`.
+   */
+  outputInPlace(value: string, name: string, type: ElementType, dims: readonly Dim[]): void {
+    const current = this.resolve(value);
+    const producer = this.producers.get(current);
+    if (current === name || !producer || this.read.has(current) || this.isOutput(current)) {
+      this.output(current, name, type, dims);
+      return;
+    }
+    this.names.claimExact(name);
+    producer.output = producer.output!.map((o) => (o === current ? name : o));
+    this.producers.delete(current);
+    this.producers.set(name, producer);
+    this.renamed.set(current, name);
+    this.outputs.push(valueInfo(name, type, dims));
   }
 
   /** A named initializer (a parameter baked into the model). */
@@ -128,7 +157,7 @@ export class GraphBuilder {
     attributes: Attributes = {},
   ): string[] {
     const output = hints.map((hint) => this.names.claim(hint));
-    this.nodes.push({
+    this.push({
       name: this.names.claim(`${opType}_node`),
       opType,
       input: [...inputs],
@@ -153,7 +182,7 @@ export class GraphBuilder {
   }
 
   identity(x: string, name: string): string {
-    this.nodes.push({
+    this.push({
       name: this.names.claim('Identity_node'),
       opType: 'Identity',
       input: [x],
@@ -170,6 +199,26 @@ export class GraphBuilder {
       output: this.outputs,
       initializer: this.initializers,
     };
+  }
+
+  private push(node: NodeProto): void {
+    node.input = (node.input ?? []).map((input) => this.resolve(input));
+    for (const input of node.input) {
+      this.read.add(input);
+      this.root?.read.add(input);
+    }
+    this.nodes.push(node);
+    for (const output of node.output ?? []) this.producers.set(output, node);
+  }
+
+  private isOutput(value: string): boolean {
+    return this.outputs.some((output) => output.name === value);
+  }
+
+  /** The current name of a value (see `outputInPlace`); subgraphs follow their main graph's. */
+  private resolve(value: string): string {
+    const local = this.renamed.get(value) ?? value;
+    return this.root?.renamed.get(local) ?? local;
   }
 
   private constant(
