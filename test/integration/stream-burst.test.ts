@@ -64,7 +64,9 @@ describe('allmap run under a burst, on Kafka', () => {
     setup = await streamSetup('burst', {
       ALLMAP_STREAM_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT),
       ALLMAP_STREAM_MAX_EPISODE_BYTES: String(1 << 20),
-      ALLMAP_ADAPT_STEPS: '30',
+      // Enough steps that adapting, not moving bytes, bounds the learner: the burst must
+      // arrive ten times faster than the learner can take it, however fast the engine gets.
+      ALLMAP_ADAPT_STEPS: '150',
     });
     const { transport, topics, groupId, env } = setup;
     learner = new AllmapProcess(['run'], env);
