@@ -53,7 +53,10 @@ export class ExactlyOnceDelivery implements Delivery {
 
   /**
    * Takes each partition's transactional id over (fencing any previous owner), then reads
-   * the group's committed offsets: only now are they final.
+   * the group's committed offsets: only now are they final. A partition the group never
+   * committed is read from its log start, as the learner's consumer resets to the earliest
+   * offset: every partition gets an offset, so the intake seeks each one and no position
+   * left over from an earlier assignment decides where the new one begins.
    */
   async prepare(partitions: readonly TopicPartition[]): Promise<Map<string, string>> {
     const { transport, groupId } = this.options;
@@ -74,8 +77,13 @@ export class ExactlyOnceDelivery implements Delivery {
 
     const sought = new Map<string, string>();
     for (const topic of new Set(partitions.map((partition) => partition.topic))) {
-      for (const { partition, offset } of await transport.fetchCommittedOffsets(groupId, topic)) {
-        if (offset !== '-1') sought.set(keyOf({ topic, partition }), offset);
+      const starts = await transport.fetchTopicOffsets(topic);
+      const committed = await transport.fetchCommittedOffsets(groupId, topic);
+      for (const { partition, low } of starts) {
+        const offset = committed.find((entry) => entry.partition === partition)?.offset ?? '-1';
+        // Below the log start (retention removed the records) reads from there too.
+        const start = BigInt(offset) < BigInt(low) ? low : offset;
+        sought.set(keyOf({ topic, partition }), start);
       }
     }
     return sought;
@@ -241,6 +249,9 @@ class TransactionalPartition {
     logger.warn(context, 'transaction failed; retrying with a new producer');
     await this.producer.disconnect().catch(() => {});
     await sleep(RETRY_DELAY_MS * attempt);
+    // A new producer of the id fences whoever holds it now: once the partition was given up
+    // meanwhile, that is its new owner, so this member must not make one.
+    if (this.isAbandoned) throw new DeliveryError(`'${this.transactionalId}' was given up`);
     this.producer = await transport.transactionalProducer(this.transactionalId);
   }
 }

@@ -83,7 +83,7 @@ export class Intake {
     const key = keyOf(batch);
     const preparing = this.preparing.get(key);
     if (preparing !== undefined) return this.skipWhilePreparing(batch, preparing, consumer);
-    if (this.isStopped) return;
+    if (this.isStopped || !this.isReadFromExpected(batch, consumer)) return;
 
     const room = Math.max(0, this.options.maxInFlight - this.options.tracker.inFlight);
     const taken = batch.records.slice(0, room);
@@ -93,6 +93,8 @@ export class Intake {
       consumer.seek({ topic: batch.topic, partition: batch.partition, offset: next.offset });
       this.pause(consumer);
     }
+    const progress = this.options.tracker.get(batch);
+    if (progress !== undefined) progress.readFrom = next && BigInt(next.offset);
 
     const consumedAt = performance.now();
     for (const record of taken) {
@@ -103,6 +105,25 @@ export class Intake {
     this.options.metrics?.setEpisodesInFlight(this.options.tracker.inFlight);
     this.recordLag(batch);
     if (this.options.tracker.inFlight >= this.options.maxInFlight) this.pause(consumer);
+  }
+
+  /**
+   * Takes a batch only if it was read from where the learner last sought its partition. The
+   * transactions commit each partition's offsets up to the first offset not yet published,
+   * counted from the first record taken in the assignment; a batch read from later (a seek of
+   * an earlier assignment that the consumer applied late, say) would have them commit past
+   * records never read. Such a batch is dropped and the partition sought back.
+   */
+  private isReadFromExpected(batch: RecordBatch, consumer: Consumer): boolean {
+    const expected = this.options.tracker.get(batch)?.readFrom;
+    if (expected === undefined || BigInt(batch.fetchOffset) === expected) return true;
+
+    this.options.logger.warn(
+      { partition: keyOf(batch), readFrom: batch.fetchOffset, expected: String(expected) },
+      'batch not read from where the partition was sought; reading it again from there',
+    );
+    consumer.seek({ topic: batch.topic, partition: batch.partition, offset: String(expected) });
+    return false;
   }
 
   /**
@@ -137,31 +158,51 @@ export class Intake {
 
   /** Pauses the partitions until the delivery is ready for them, then reads from its offsets. */
   private prepare(partitions: TopicPartition[]): void {
+    const { tracker } = this.options;
+    const progresses = partitions.flatMap((partition) => tracker.get(partition) ?? []);
+    // A later rebalance starts new epochs; what this preparation learnt is not theirs.
+    const current = () => progresses.filter((progress) => tracker.get(progress) === progress);
+
     const preparation = (async () => {
       const consumer = await this.ready;
       consumer.pause(partitions);
       const offsets = await this.options.delivery.prepare(partitions);
-      const owned = new Set(consumer.assignment().map(keyOf));
       const sought = new Set<string>();
-      for (const partition of partitions) {
-        const offset = offsets.get(keyOf(partition));
-        if (offset === undefined || !owned.has(keyOf(partition))) continue;
-        consumer.seek({ ...partition, offset });
-        sought.add(keyOf(partition));
+      for (const progress of current()) {
+        const offset = offsets.get(keyOf(progress));
+        if (offset === undefined) continue;
+        consumer.seek({ topic: progress.topic, partition: progress.partition, offset });
+        progress.readFrom = BigInt(offset);
+        sought.add(keyOf(progress));
       }
-      for (const partition of partitions) this.preparing.delete(keyOf(partition));
-      if (!this.isPaused && !this.isStopped) consumer.resume(partitions);
       return sought;
     })();
 
     for (const partition of partitions) this.preparing.set(keyOf(partition), preparation);
-    preparation.catch((error: unknown) => {
-      for (const partition of partitions) this.preparing.delete(keyOf(partition));
-      this.options.onFailure(error);
-    });
+    preparation.then(
+      () => {
+        const prepared = current().map(({ topic, partition }) => ({ topic, partition }));
+        this.endPreparation(prepared, preparation);
+        if (!this.isPaused && !this.isStopped) this.consumer?.resume(prepared);
+      },
+      (error: unknown) => {
+        this.endPreparation(partitions, preparation);
+        this.options.onFailure(error);
+      },
+    );
+  }
+
+  /** Forgets the preparation of the partitions, unless a later one took them over. */
+  private endPreparation(partitions: TopicPartition[], preparation: Promise<Set<string>>): void {
+    for (const partition of partitions) {
+      if (this.preparing.get(keyOf(partition)) === preparation) {
+        this.preparing.delete(keyOf(partition));
+      }
+    }
   }
 
   private revoked(partitions: TopicPartition[]): void {
+    for (const partition of partitions) this.preparing.delete(keyOf(partition));
     const abandoned = this.options.tracker.revoke(partitions);
     this.options.delivery.revoked(partitions);
     if (abandoned > 0) {

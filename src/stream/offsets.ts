@@ -19,6 +19,12 @@ export class PartitionProgress {
   committed: bigint | undefined;
   /** The partition's high watermark at the last fetch, for the lag gauge. */
   highWatermark: bigint | undefined;
+  /**
+   * Where the next batch taken must have been read from, when the learner sought the
+   * partition there (the offset committed for the group, or the cut of a batch too large for
+   * the bound on episodes in flight); `undefined` while the consumer's own position decides.
+   */
+  readFrom: bigint | undefined;
 
   constructor(
     readonly topic: string,

@@ -482,6 +482,7 @@ class KafkaConsumer implements Consumer {
         partition: batch.partition,
         records: batch.messages.map((message) => toRecord(batch, message)),
         highWatermark: batch.highWatermark,
+        fetchOffset: fetchedOffsetOf(batch),
       });
     } catch (error) {
       this.fail(error);
@@ -742,6 +743,14 @@ function isRoutine(namespace: string, message: string, context: object): boolean
     message.startsWith('The group is rebalancing, re-joining') ||
     message.startsWith('Limiting retries for the idempotent producer')
   );
+}
+
+/**
+ * The offset kafkajs fetched the batch from. Its `Batch` keeps it (`firstOffset()` falls back
+ * to it only for an empty batch) without declaring it in its types.
+ */
+function fetchedOffsetOf(batch: Batch): string {
+  return (batch as Batch & { readonly fetchedOffset: string }).fetchedOffset;
 }
 
 function nextOffset(offset: string): string {

@@ -54,6 +54,13 @@ export interface RecordBatch extends TopicPartition {
   records: ConsumedRecord[];
   /** The partition's high watermark at the fetch; a record's lag: `highWatermark - offset - 1`. */
   highWatermark: string;
+  /**
+   * The position the batch was read from: it holds every record of the partition from this
+   * offset on (up to its last) that the isolation level lets through. A batch whose records
+   * start later than expected is told apart by this, not by its first record's offset,
+   * which transaction markers and compaction may legitimately move past the position.
+   */
+  fetchOffset: string;
 }
 
 /** `low`: the log start offset; `high`: the end offset a read_committed consumer can reach. */

@@ -223,18 +223,26 @@ export class EmbeddedConsumer implements Consumer {
         continue;
       }
       this.cursor = index + 1;
-      return { state, read, seeks: state.seeks, highWatermark: partitionLog.highWatermark };
+      return {
+        state,
+        read,
+        seeks: state.seeks,
+        fetchOffset: state.position,
+        highWatermark: partitionLog.highWatermark,
+      };
     }
     return undefined;
   }
 
-  private async deliver({ state, read, seeks, highWatermark }: PendingBatch): Promise<void> {
+  private async deliver(pending: PendingBatch): Promise<void> {
+    const { state, read, seeks, fetchOffset, highWatermark } = pending;
     try {
       await this.options.eachBatch({
         topic: state.topic,
         partition: state.partition,
         records: read.records,
         highWatermark: String(highWatermark),
+        fetchOffset: String(fetchOffset),
       });
     } catch (error) {
       this.fail(error);
@@ -303,6 +311,7 @@ interface PendingBatch {
   state: Assigned;
   read: ReturnType<PartitionLog['read']>;
   seeks: number;
+  fetchOffset: number;
   highWatermark: number;
 }
 
