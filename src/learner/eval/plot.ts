@@ -40,6 +40,8 @@ export function toSvg(report: EvalReport): string {
   const body = panels.map((panel, i) => drawPanel(panel, i * PANEL.width, 0)).join('\n');
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+    // A title gives screen readers and file browsers a name for the figure.
+    `<title>allmap eval: ${report.workload} (${report.family})</title>`,
     `<rect width="${width}" height="${height}" fill="white"/>`,
     body,
     legend(report, PANEL.height + 14),
