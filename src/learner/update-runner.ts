@@ -100,12 +100,28 @@ export class WorkerUpdateRunner implements UpdateRunner {
   }
 
   close(): Promise<void> {
-    this.closed ??= new Promise<void>((resolve) => {
+    this.closed ??= this.pending.size > 0 ? this.abandon() : this.closeWhenIdle();
+    return this.closed;
+  }
+
+  private closeWhenIdle(): Promise<void> {
+    return new Promise<void>((resolve) => {
       if (this.failure) return resolve();
       this.worker.once('exit', () => resolve());
       this.post({ kind: 'close' });
     });
-    return this.closed;
+  }
+
+  /**
+   * Stops the thread after its current engine run instead of after the whole update: the
+   * update's result would be dropped anyway, and a process must not exit while a worker is
+   * still inside ONNX Runtime.
+   */
+  private async abandon(): Promise<void> {
+    const abandoned = new MetaUpdateError(this.family, 'abandoned: the learner is closing');
+    for (const pending of this.pending.values()) pending.reject(abandoned);
+    this.pending.clear();
+    await this.worker.terminate();
   }
 
   private post(message: WorkerInbound): void {

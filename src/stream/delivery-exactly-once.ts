@@ -23,7 +23,7 @@ import {
   type Transport,
   TransportError,
 } from '../transport/index.js';
-import { type Delivery, sendOutputs, sleep } from './delivery.js';
+import { type Delivery, sendOutputs, sleep, startingOffsets } from './delivery.js';
 import { DeliveryError } from './errors.js';
 import { keyOf, type OffsetTracker, type PartitionProgress } from './offsets.js';
 import type { Finished } from './types.js';
@@ -75,18 +75,7 @@ export class ExactlyOnceDelivery implements Delivery {
       }),
     );
 
-    const sought = new Map<string, string>();
-    for (const topic of new Set(partitions.map((partition) => partition.topic))) {
-      const starts = await transport.fetchTopicOffsets(topic);
-      const committed = await transport.fetchCommittedOffsets(groupId, topic);
-      for (const { partition, low } of starts) {
-        const offset = committed.find((entry) => entry.partition === partition)?.offset ?? '-1';
-        // Below the log start (retention removed the records) reads from there too.
-        const start = BigInt(offset) < BigInt(low) ? low : offset;
-        sought.set(keyOf({ topic, partition }), start);
-      }
-    }
-    return sought;
+    return startingOffsets(transport, groupId, partitions);
   }
 
   revoked(partitions: readonly TopicPartition[]): void {

@@ -152,7 +152,7 @@ export class AtLeastOnceDelivery implements Delivery {
   private isCommitDue = false;
 
   constructor(
-    transport: Transport,
+    private readonly transport: Transport,
     private readonly tracker: OffsetTracker,
     private readonly consumer: () => Consumer | undefined,
     private readonly logger: Logger,
@@ -160,8 +160,15 @@ export class AtLeastOnceDelivery implements Delivery {
     this.sender = new RoundSender(transport);
   }
 
-  async prepare(): Promise<Map<string, string>> {
-    return new Map();
+  /**
+   * The group's committed offsets, read once the group has moved on (a revoked member's
+   * commits are refused from then on), so the intake seeks every partition and no position
+   * left over from an earlier assignment decides where the new one begins.
+   */
+  async prepare(partitions: readonly TopicPartition[]): Promise<Map<string, string>> {
+    const consumer = this.consumer();
+    if (consumer === undefined) return new Map();
+    return startingOffsets(this.transport, consumer.groupId, partitions);
   }
 
   revoked(): void {
@@ -234,4 +241,26 @@ export class AtLeastOnceDelivery implements Delivery {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Where each partition's reading must start for a new owner: the group's committed offset,
+ * or the log start when the group never committed it or retention removed the records.
+ */
+export async function startingOffsets(
+  transport: Transport,
+  groupId: string,
+  partitions: readonly TopicPartition[],
+): Promise<Map<string, string>> {
+  const starts = new Map<string, string>();
+  for (const topic of new Set(partitions.map((partition) => partition.topic))) {
+    const ends = await transport.fetchTopicOffsets(topic);
+    const committed = await transport.fetchCommittedOffsets(groupId, topic);
+    for (const { partition, low } of ends) {
+      const offset = committed.find((entry) => entry.partition === partition)?.offset ?? '-1';
+      const start = BigInt(offset) < BigInt(low) ? low : offset;
+      starts.set(`${topic}:${partition}`, start);
+    }
+  }
+  return starts;
 }

@@ -149,8 +149,10 @@ export class Intake {
     // A rebalance clears every pause: take them up again if still over the bound.
     this.isPaused = false;
 
-    if (this.options.delivery.mode === 'exactly-once') this.prepare(partitions);
-    else if (this.consumer && this.options.tracker.inFlight >= this.options.maxInFlight) {
+    // Both modes seek every new partition to the group's committed offset: kafkajs keeps a
+    // seek across rebalances, and one made for an earlier assignment would skip records.
+    this.prepare(partitions);
+    if (this.consumer && this.options.tracker.inFlight >= this.options.maxInFlight) {
       this.pause(this.consumer);
     }
     this.options.onAssigned?.(partitions);
