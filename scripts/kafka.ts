@@ -3,8 +3,8 @@ import { ensureKafkaJars, startJarBroker } from '../test/support/kafka-broker.js
 
 /**
  * `npm run kafka`: the broker the integration tests use, for a person to try allmap against.
- * It prints the address to give allmap (`ALLMAP_KAFKA_BROKERS=...`, and `KAFKA_BROKERS=...` for the tests), runs until Ctrl-C, then stops
- * the broker and removes its data.
+ * It prints the address to give allmap (`ALLMAP_KAFKA_BROKERS=...`, and `KAFKA_BROKERS=...`
+ * for the tests), runs until Ctrl-C, then stops the broker and removes its data.
  *
  * `npm run kafka:fetch` (`--fetch-only`): only fetches the broker's jars into the cache, so
  * CI can fetch them in a step of their own before the tests.

@@ -108,7 +108,7 @@ export class MappingBank {
     this.groupOf = options.groupOf ?? ((entry) => entry.family);
   }
 
-  /** A bank holding `entries` (as `toEntries` returned them), e.g. read back from the bank topic. */
+  /** A bank holding `entries` (as `toEntries` returned them), e.g. read back from a topic. */
   static fromEntries(entries: readonly BankEntry[], options: BankOptions): MappingBank {
     const bank = new MappingBank(options);
 

@@ -18,7 +18,8 @@
  *
  * The loop is as fast or faster everywhere but W2 at B = 1, within that noise, and a loop
  * takes `K` as an input, so one session serves every K where the unrolled graph needs one
- * session per K. `unrolled` stays selectable (`EngineOptions.adaptLayout`); both are tested to agree.
+ * session per K. `unrolled` stays selectable (`EngineOptions.adaptLayout`); both are tested
+ * to agree.
  *
  * The parameters enter, travel through the steps and leave as separate per-layer tensors
  * (`[B, out, in]` weights, `[B, out, 1]` biases), one graph input and output each: no step
