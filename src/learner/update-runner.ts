@@ -100,28 +100,12 @@ export class WorkerUpdateRunner implements UpdateRunner {
   }
 
   close(): Promise<void> {
-    this.closed ??= this.pending.size > 0 ? this.abandon() : this.closeWhenIdle();
-    return this.closed;
-  }
-
-  private closeWhenIdle(): Promise<void> {
-    return new Promise<void>((resolve) => {
+    this.closed ??= new Promise<void>((resolve) => {
       if (this.failure) return resolve();
       this.worker.once('exit', () => resolve());
       this.post({ kind: 'close' });
     });
-  }
-
-  /**
-   * Stops the thread after its current engine run instead of after the whole update: the
-   * update's result would be dropped anyway, and a process must not exit while a worker is
-   * still inside ONNX Runtime.
-   */
-  private async abandon(): Promise<void> {
-    const abandoned = new MetaUpdateError(this.family, 'abandoned: the learner is closing');
-    for (const pending of this.pending.values()) pending.reject(abandoned);
-    this.pending.clear();
-    await this.worker.terminate();
+    return this.closed;
   }
 
   private post(message: WorkerInbound): void {
