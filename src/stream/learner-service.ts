@@ -326,7 +326,6 @@ class RunningLearner implements LearnerService {
 
     // A meta-update in progress is abandoned: waiting for it could take longer than the
     // grace period, and the next meta-updater starts a fresh one.
-    const isUpdating = this.updater?.isUpdating ?? false;
     await this.closeQuietly('meta-updater', () => this.updater?.close());
     await this.closeQuietly('consumer', () => this.consumer?.stop());
     await this.closeQuietly('meta follower', () => this.metaFollower?.stop());
@@ -336,11 +335,10 @@ class RunningLearner implements LearnerService {
     if (this.options.transport === undefined) {
       await this.closeQuietly('transport', () => this.transport?.close());
     }
-    // A worker ends after the update it runs, so an abandoned update is not waited for: the
-    // worker stops on its own once that update is over (`allmap run` exits without it).
-    await this.closeQuietly('learners', () =>
-      withTimeout(this.port.close(), isUpdating ? 0 : remaining(deadline)),
-    );
+    // A worker ends after the update it runs. Its result is dropped, but the process waits
+    // for it (within the grace period): exiting while the worker is inside ONNX Runtime can
+    // kill the process with a signal instead of a clean exit.
+    await this.closeQuietly('learners', () => withTimeout(this.port.close(), remaining(deadline)));
     await this.closeQuietly('engine', () => this.engine.dispose());
     await this.closeQuietly('metrics server', () => this.server?.close());
 
